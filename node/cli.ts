@@ -1,0 +1,44 @@
+/**
+ * `caracal` entry point: dispatches to the agent (`node`), the lab tooling (`lab`) and, when a container
+ * runtime calls it with CNI_COMMAND set, the CNI plugin. Imports are lazy so each mode loads only its own code.
+ */
+import { CaracalError, describeError, isCaracalError } from '../common/errors.js';
+
+const USAGE = `Usage: caracal <command> [args]
+
+Commands:
+  lab up FILE | down NAME|--all | status [NAME] | exec LAB NODE -- CMD...   real topologies in network namespaces
+  version                                                                 print the version
+
+As a CNI plugin (CNI_COMMAND set in the environment) it reads the network config on stdin.`;
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  let code = 0;
+  try {
+    switch (cmd) {
+      case 'lab': {
+        const lab = await import('../lab/cli.js');
+        code = await lab.main(rest);
+        break;
+      }
+      case 'version':
+      case '--version':
+        console.log('caracal 0.1.0');
+        break;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        break;
+      default:
+        throw new CaracalError('USAGE', `Cannot run caracal: unknown command "${cmd}"\n\n${USAGE}`);
+    }
+  } catch (e) {
+    console.error(isCaracalError(e) ? `caracal: ${e.message}` : `caracal: ${describeError(e)}`);
+    if (!isCaracalError(e) && e instanceof Error && e.stack) console.error(e.stack);
+    code = isCaracalError(e, 'USAGE') ? 2 : 1;
+  }
+  process.exitCode = code;
+}
