@@ -16,7 +16,11 @@ export type Requirement =
 export interface LabelSelectorObject {
   matchLabels?: Record<string, string> | undefined;
   matchExpressions?:
-    | readonly { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: readonly string[] | undefined }[]
+    | readonly {
+        key: string;
+        operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+        values?: readonly string[] | undefined;
+      }[]
     | undefined;
 }
 
