@@ -3,7 +3,7 @@
  * Level from CARACAL_LOG_LEVEL (default info; "silent" in tests unless set). Output goes to stderr so
  * that CLIs and the CNI plugin keep stdout for their results.
  */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 let root: Logger | undefined;
 
