@@ -12,7 +12,7 @@
  */
 import type { CaracalError } from '../common/errors.js';
 import type { KindInfo } from '../model/kind.js';
-import type { KindName, ResourceOf } from '../model/kinds.js';
+import type { KindName, ResourceInputOf, ResourceOf } from '../model/kinds.js';
 
 export type Revision = string;
 export type DatastoreDriver = 'etcdv3' | 'kubernetes' | 'memory';
@@ -79,13 +79,16 @@ export interface Datastore {
   get<K extends KindName>(kind: K, name: string, namespace?: string): Promise<ResourceOf<K> | undefined>;
   list<K extends KindName>(kind: K, opts?: ListOptions): Promise<ListResult<ResourceOf<K>>>;
   watch<K extends KindName>(kind: K, opts?: WatchOptions): Watch<ResourceOf<K>>;
-  /** Validates, then creates. DATASTORE_ALREADY_EXISTS if the name is taken. Returns the stored object. */
-  create<K extends KindName>(kind: K, obj: ResourceOf<K>): Promise<ResourceOf<K>>;
+  /**
+   * Validates (defaults applied, so a writer may leave defaulted fields out), then creates.
+   * DATASTORE_ALREADY_EXISTS if the name is taken. Returns the stored object.
+   */
+  create<K extends KindName>(kind: K, obj: ResourceInputOf<K>): Promise<ResourceOf<K>>;
   /**
    * Compare-and-swap on `obj.metadata.resourceVersion` (required): DATASTORE_CONFLICT if the object changed
    * since that revision, DATASTORE_NOT_FOUND if it is gone. Returns the stored object with its new revision.
    */
-  update<K extends KindName>(kind: K, obj: ResourceOf<K>): Promise<ResourceOf<K>>;
+  update<K extends KindName>(kind: K, obj: ResourceInputOf<K>): Promise<ResourceOf<K>>;
   /** DATASTORE_NOT_FOUND when absent. Returns the last state. */
   delete<K extends KindName>(kind: K, name: string, namespace?: string, opts?: DeleteOptions): Promise<ResourceOf<K>>;
   close(): Promise<void>;
@@ -98,6 +101,12 @@ export interface Datastore {
 export interface RawObject {
   readonly value: Record<string, unknown>;
   readonly revision: Revision;
+  /**
+   * Set when the stored bytes are not a JSON object (etcd written by something else, a torn value): `value`
+   * then holds only what the key tells (metadata.name/namespace) and the store layer reports the object as
+   * invalid instead of failing the whole list or watch.
+   */
+  readonly decodeError?: string;
 }
 
 export type RawEvent =
