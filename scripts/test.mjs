@@ -9,7 +9,21 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const DIRS = ['model', 'datastore', 'common', 'kernel', 'speaker', 'felix', 'ipam', 'cni', 'node', 'ctl', 'lab', 'test', 'bench'];
+const DIRS = [
+  'model',
+  'datastore',
+  'common',
+  'kernel',
+  'speaker',
+  'felix',
+  'ipam',
+  'cni',
+  'node',
+  'ctl',
+  'lab',
+  'test',
+  'bench',
+];
 
 function walk(dir, out) {
   let names;
@@ -36,7 +50,8 @@ if (selected.length === 0) {
   process.exit(1);
 }
 const args = [
-  '--import', 'tsx',
+  '--import',
+  'tsx',
   '--test',
   `--test-concurrency=${process.env.CARACAL_TEST_CONCURRENCY ?? '2'}`,
   '--test-reporter=spec',

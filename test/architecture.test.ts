@@ -14,7 +14,21 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FOLDERS = ['model', 'common', 'datastore', 'kernel', 'speaker', 'felix', 'ipam', 'cni', 'node', 'ctl', 'lab', 'test', 'bench'] as const;
+const FOLDERS = [
+  'model',
+  'common',
+  'datastore',
+  'kernel',
+  'speaker',
+  'felix',
+  'ipam',
+  'cni',
+  'node',
+  'ctl',
+  'lab',
+  'test',
+  'bench',
+] as const;
 type Folder = (typeof FOLDERS)[number];
 
 /** Which of our folders each folder may import (itself always allowed). */
@@ -35,7 +49,11 @@ const ALLOWED: Record<Folder, readonly Folder[]> = {
 };
 /** Finer rules inside folders: [path prefix of the importer, path prefixes it must not import, why]. */
 const NARROW: readonly [string, readonly string[], string][] = [
-  ['ipam/', ['datastore/etcdv3/', 'datastore/kubernetes/', 'datastore/memory/'], 'ipam uses the datastore port, never a driver'],
+  [
+    'ipam/',
+    ['datastore/etcdv3/', 'datastore/kubernetes/', 'datastore/memory/'],
+    'ipam uses the datastore port, never a driver',
+  ],
   ['speaker/wire/', ['common/logger', 'speaker/session/', 'speaker/rib/'], 'the codec is pure: no logger, no sessions'],
   ['felix/calc/', ['kernel/', 'common/logger', 'felix/dataplane/'], 'calc is pure: model in, desired state out'],
   ['datastore/store', ['datastore/etcdv3/', 'datastore/kubernetes/'], 'the generic layer never knows a driver'],
@@ -79,10 +97,15 @@ export function importViolations(): string[] {
           continue;
         }
         if (EXCEPTIONS.has(`${rel} -> ${target}`)) continue;
-        if (isTest && (top === 'test' || top === 'lab' || top === 'datastore' || top === 'model' || top === 'common')) continue;
-        if (!ALLOWED[folder].includes(top)) problems.push(`${rel} imports ${target}: ${folder}/ may import only ${ALLOWED[folder].join(', ') || 'nothing of ours'}`);
+        if (isTest && (top === 'test' || top === 'lab' || top === 'datastore' || top === 'model' || top === 'common'))
+          continue;
+        if (!ALLOWED[folder].includes(top))
+          problems.push(
+            `${rel} imports ${target}: ${folder}/ may import only ${ALLOWED[folder].join(', ') || 'nothing of ours'}`,
+          );
         for (const [from, banned, why] of NARROW) {
-          if (rel.startsWith(from) && !isTest && banned.some((b) => target.startsWith(b))) problems.push(`${rel} imports ${target}: ${why}`);
+          if (rel.startsWith(from) && !isTest && banned.some((b) => target.startsWith(b)))
+            problems.push(`${rel} imports ${target}: ${why}`);
         }
       }
     }
