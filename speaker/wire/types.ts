@@ -102,3 +102,118 @@ export interface RouteRefreshMessage {
   readonly safi: number;
   readonly subtype: number;
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// UPDATE: path attributes and NLRI
+
+/** IANA path attribute type codes. */
+export const AttrCode = {
+  Origin: 1,
+  AsPath: 2,
+  NextHop: 3,
+  Med: 4, // MULTI_EXIT_DISC
+  LocalPref: 5,
+  AtomicAggregate: 6,
+  Aggregator: 7,
+  Communities: 8, // RFC 1997
+  OriginatorId: 9, // RFC 4456
+  ClusterList: 10, // RFC 4456
+  MpReachNlri: 14, // RFC 4760
+  MpUnreachNlri: 15, // RFC 4760
+  ExtendedCommunities: 16, // RFC 4360
+  As4Path: 17, // RFC 6793
+  As4Aggregator: 18, // RFC 6793
+  OnlyToCustomer: 35, // RFC 9234
+  LargeCommunities: 32, // RFC 8092
+} as const;
+
+/** RFC 4271 §4.3 attribute flag bits. */
+export const AttrFlag = { Optional: 0x80, Transitive: 0x40, Partial: 0x20, ExtendedLength: 0x10 } as const;
+
+export const Origin = { Igp: 0, Egp: 1, Incomplete: 2 } as const;
+export type Origin = (typeof Origin)[keyof typeof Origin];
+
+export const AsPathSegmentType = { AsSet: 1, AsSequence: 2, ConfedSequence: 3, ConfedSet: 4 } as const;
+export interface AsPathSegment {
+  readonly type: (typeof AsPathSegmentType)[keyof typeof AsPathSegmentType];
+  /** 4-octet AS numbers (AS4_PATH already merged in for 2-octet peers, RFC 6793 §4.2.3). */
+  readonly asns: readonly number[];
+}
+
+/**
+ * Prefix keys (STYLE §2.9): never an {addr, len} object in a RIB.
+ *  IPv4: a number, addr * 64 + len (addr as unsigned 32-bit), exact in a double.
+ *  IPv6: a 17-character latin1 string: the 16 address bytes, then the length as one char.
+ * speaker/wire/prefix.ts converts to and from text and wire bytes.
+ */
+export type PrefixKeyV4 = number;
+export type PrefixKeyV6 = string;
+export type PrefixKey = PrefixKeyV4 | PrefixKeyV6;
+
+/** The prefixes of one AFI/SAFI in one UPDATE (reachable or withdrawn), as keys, plus ADD-PATH ids. */
+export interface NlriBatch {
+  readonly afi: Afi;
+  readonly safi: Safi;
+  /** number[] for IPv4, string[] for IPv6 */
+  readonly prefixes: readonly PrefixKey[];
+  /** RFC 7911 path identifiers, parallel to `prefixes`, when ADD-PATH receive is negotiated for this AFI/SAFI. */
+  readonly pathIds?: readonly number[] | undefined;
+}
+
+/** An optional attribute we do not understand, passed on if transitive (with the Partial bit set). */
+export interface UnknownAttr {
+  readonly flags: number;
+  readonly code: number;
+  readonly value: Uint8Array;
+}
+
+/**
+ * One path attribute set, normalised and interned (speaker/rib/attr-intern.ts): identical sets received in
+ * any UPDATE from any peer are the same frozen object, so a million prefixes share a handful of these and
+ * equality is `===`. Next hop is part of the set (for MP_REACH it comes from the MP_REACH attribute).
+ */
+export interface PathAttributes {
+  readonly origin: Origin;
+  readonly asPath: readonly AsPathSegment[];
+  /** Next hop in text form ("10.0.0.1", "fd00::1"); "" when the UPDATE carried only withdrawals. */
+  readonly nextHop: string;
+  /** RFC 2545: the IPv6 link-local next hop when the MP_REACH next hop had 32 bytes. */
+  readonly nextHopLinkLocal?: string | undefined;
+  readonly med?: number | undefined;
+  readonly localPref?: number | undefined;
+  readonly atomicAggregate: boolean;
+  readonly aggregator?: { readonly asn: number; readonly address: string } | undefined;
+  /** RFC 1997 communities as unsigned 32-bit numbers (asn << 16 | value). */
+  readonly communities: readonly number[];
+  readonly extendedCommunities: readonly bigint[];
+  readonly largeCommunities: readonly (readonly [number, number, number])[];
+  /** RFC 4456, as unsigned 32-bit numbers. */
+  readonly originatorId?: number | undefined;
+  readonly clusterList: readonly number[];
+  /** RFC 9234 OTC */
+  readonly onlyToCustomer?: number | undefined;
+  readonly unknown: readonly UnknownAttr[];
+  /** Derived once at interning, for best path (RFC 4271 §9.1.2.2 a: an AS_SET counts as one; confed segments don't count). */
+  readonly asPathLength: number;
+  /** The first AS of the path (the neighbour AS for MED comparison), 0 for an empty path. */
+  readonly neighborAs: number;
+}
+
+/** A decoded UPDATE. Errors that RFC 7606 lets us survive are recorded, not thrown. */
+export interface UpdateMessage {
+  readonly type: typeof MessageType.Update;
+  /** Withdrawn routes: the classic IPv4 field and MP_UNREACH_NLRI, one batch per AFI/SAFI. */
+  readonly withdrawn: readonly NlriBatch[];
+  /** Reachable routes: the classic IPv4 NLRI field and MP_REACH_NLRI, one batch per AFI/SAFI. */
+  readonly reachable: readonly NlriBatch[];
+  /** The interned attribute set for `reachable`; undefined when the UPDATE carries only withdrawals. */
+  readonly attributes?: PathAttributes | undefined;
+  /** RFC 7606 §2 treat-as-withdraw: every prefix in `reachable` must be handled as withdrawn. */
+  readonly treatAsWithdraw: boolean;
+  /** Attribute codes discarded under RFC 7606 (attribute-discard), for logging and counters. */
+  readonly discarded: readonly number[];
+  /** End-of-RIB marker (RFC 4724 §2) for this AFI/SAFI, when the UPDATE is one. */
+  readonly endOfRib?: AfiSafi | undefined;
+}
+
+export type BgpMessage = OpenMessage | UpdateMessage | NotificationMessage | KeepaliveMessage | RouteRefreshMessage;
