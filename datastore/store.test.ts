@@ -273,8 +273,10 @@ describe('createDatastore() watch', () => {
     s0.h.onEvent({ type: 'added', object: raw('n6', '6') });
     assert.equal(s0.closed, false);
     s0.h.onEvent({ type: 'added', object: raw('n7', '7') });
-    assert.equal(s0.closed, true, 'paused once the consumer is 4 events behind');
-    s0.h.onEvent({ type: 'added', object: raw('n8', '8') }); // already in flight from the dropped stream: ignored
+    assert.equal(s0.closed, false, 'revision 7 may have more keys to come: no pause inside a revision');
+    s0.h.onEvent({ type: 'added', object: raw('n8', '8') }); // a new revision while 4 behind: pause, not queued
+    assert.equal(s0.closed, true, 'paused once the consumer is 4 events behind and a new revision starts');
+    s0.h.onEvent({ type: 'added', object: raw('n9', '9') }); // already in flight from the dropped stream: ignored
     assert.deepEqual(await take(w, 4, 'the backlog'), ['added e@5', 'synced@5', 'added n6@6', 'added n7@7']);
     const s1 = await backend.stream(1);
     assert.equal(s1.opts.fromRevision, '7', 'resume after the last event queued, not the last one sent');
@@ -285,6 +287,28 @@ describe('createDatastore() watch', () => {
     ] as const)
       s1.h.onEvent({ type: 'added', object: raw(n, r) });
     assert.deepEqual(await take(w, 3, 'the rest'), ['added n8@8', 'added n9@9', 'added late@10']);
+    w.close();
+  });
+
+  it('a slow consumer never pauses inside one revision: every key of a multi-key revision is delivered', async () => {
+    const { backend, ds } = setup({ watch: { highWater: 4 } });
+    backend.lists = [{ items: [], revision: '10' }];
+    const w = ds.watch('IPPool') as unknown as Watch<Resource>;
+    assert.deepEqual(await take(w, 1, 'synced'), ['synced@10']);
+    const s0 = await backend.stream(0);
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const n of keys) s0.h.onEvent({ type: 'added', object: raw(n, '11') }); // one etcd txn, 6 keys
+    assert.equal(s0.closed, false);
+    s0.h.onEvent({ type: 'added', object: raw('g', '12') });
+    assert.equal(s0.closed, true);
+    assert.deepEqual(
+      await take(w, 6, 'all of revision 11'),
+      keys.map((n) => `added ${n}@11`),
+    );
+    const s1 = await backend.stream(1);
+    assert.equal(s1.opts.fromRevision, '11');
+    s1.h.onEvent({ type: 'added', object: raw('g', '12') });
+    assert.deepEqual(await take(w, 1, 'the next revision'), ['added g@12']);
     w.close();
   });
 

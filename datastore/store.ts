@@ -637,17 +637,21 @@ class StoreWatch implements Watch<Resource>, AsyncIterator<Ev> {
     const d = decode(this.#s.kindName, this.#s.kind, e.object);
     const c = this.#last === undefined ? 1 : compareRevisions(rev, this.#last);
     if (c !== undefined && (c < 0 || (c === 0 && this.#keysAtLast.has(d.key)))) return; // replayed after resume
+    this.#attempt = 0;
+    if (c !== 0 && this.#phase === 'streaming' && this.#pending() >= this.#s.tuning.highWater) {
+      // Pause only where a new revision starts: the stream resumes strictly after #last, so dropping it in
+      // the middle of one revision (an etcd txn or `del --prefix` changes many keys at one revision) would
+      // lose that revision's remaining keys. This event is not queued; the resumed stream delivers it again.
+      this.#dropStream();
+      this.#phase = 'paused';
+      return;
+    }
     if (c !== 0) {
       this.#last = rev;
       this.#keysAtLast.clear();
     }
     this.#keysAtLast.add(d.key);
-    this.#attempt = 0;
     this.#apply(e.type, d, rev);
-    if (this.#phase === 'streaming' && this.#pending() >= this.#s.tuning.highWater) {
-      this.#dropStream();
-      this.#phase = 'paused';
-    }
   }
 
   /** Turn one store change into what the consumer must be told, from what it holds. */
