@@ -3,11 +3,18 @@
  *
  * `EtcdServer.start()` launches one single-member cluster on 127.0.0.1 with free ports and a fresh temporary
  * data dir (or inside a network namespace via `ip netns exec`, listening on a given address), and resolves
- * once etcd answers `GET /health` with `{"health":"true"}`. The server never outlives the test process:
+ * once etcd answers `GET /health` with `{"health":"true"}`. By default the server never outlives the process
+ * that started it (right for tests):
  *   - the child runs under `setpriv --pdeathsig KILL`, so the kernel kills it if this process dies hard;
  *   - an `exit` hook (and SIGINT/SIGTERM hooks that then re-raise) SIGKILLs every server still running and
  *     deletes the temporary data dirs start() made (never a caller's own dataDir);
  *   - the child and its stderr pipe are unref'd, so a forgotten server never keeps the event loop alive.
+ *
+ * With `detached: true` (what `caracal lab up` needs: the CLI returns, the lab keeps running) none of that
+ * applies: no pdeathsig, no exit or signal hook, its own session (so a terminal's Ctrl-C does not reach it),
+ * stdout and stderr appended to a log file instead of a pipe, and no data dir is ever deleted on exit. This
+ * process can still stop()/kill()/remove() it; any other process stops it by pid and start time, as the lab
+ * does for every process it records (`stopProcesses` in lab/netns.ts: a recycled pid is never signalled).
  *
  * Deliberately left out: multi-member clusters, TLS and auth (no test needs them yet).
  *
@@ -16,12 +23,12 @@
  * try { useEndpoints(etcd.endpoints); await etcd.restart(); } finally { await etcd.remove(); }
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CaracalError, ErrorCodes } from '../common/errors.js';
 
 const ETCD_BIN = '/usr/bin/etcd';
@@ -32,7 +39,10 @@ const HEALTH_POLL_MS = 25;
 const MAX_PORT_RETRIES = 5;
 
 export interface EtcdServerOptions {
-  /** Kept across restart(); a fresh mkdtemp dir when unset. remove() deletes it either way. */
+  /**
+   * Kept across restart(); a fresh mkdtemp dir when unset. remove() deletes it either way; the exit hook deletes
+   * only a temporary one of a server that is not detached.
+   */
   dataDir?: string;
   /** Free ports are picked when unset (2379/2380 inside a netns, which has its own port space). */
   clientPort?: number;
@@ -45,8 +55,20 @@ export interface EtcdServerOptions {
   host?: string;
   /** How long to wait for /health; default 20 s. */
   startTimeoutMs?: number;
-  /** etcd `--log-level`; default `warn`. Only the stderr tail is kept, for error messages. */
+  /** etcd `--log-level`; default `warn`. Only the stderr tail is kept (or the log file), for error messages. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * Outlive this process: no pdeathsig, no exit or signal hook, a session of its own, output to `logPath`.
+   * Stop it with stop()/kill()/remove(), or from another process by pid and start time.
+   */
+  detached?: boolean;
+  /**
+   * Append etcd's stdout and stderr to this file instead of keeping them in memory (the parent can then exit).
+   * Default when detached: `<dataDir>.log`, which remove() deletes with the data dir.
+   */
+  logPath?: string;
+  /** Called with the pid right after each spawn, before the health wait: record it before anything can fail. */
+  onSpawn?: (pid: number) => void;
 }
 
 interface Running {
@@ -57,7 +79,7 @@ interface Running {
 
 /** Every child still running, for the exit hooks. */
 const live = new Set<ChildProcess>();
-/** Temporary data dirs that start() made and remove() has not deleted yet. */
+/** Temporary data dirs that start() made for servers that are not detached, and remove() has not deleted yet. */
 const ownedDirs = new Set<string>();
 let hooksInstalled = false;
 
@@ -98,6 +120,24 @@ async function awaitExit(r: Running): Promise<void> {
   await r.exited;
 }
 
+/** The last `STDERR_TAIL_BYTES` of `path` from byte `from` on ('' when there is no such file). */
+function readTail(path: string, from: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const start = Math.max(from, fstatSync(fd).size - STDERR_TAIL_BYTES);
+    const buf = Buffer.alloc(STDERR_TAIL_BYTES);
+    const n = readSync(fd, buf, 0, buf.length, start);
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A TCP port that was free a moment ago (listen on port 0, read it back, close). */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return await new Promise<number>((resolve, reject) => {
@@ -117,6 +157,11 @@ export class EtcdServer {
   readonly host: string;
   readonly netns: string | undefined;
   readonly dataDir: string;
+  readonly detached: boolean;
+  /** Where etcd's output goes; undefined: a pipe whose tail is kept in memory. */
+  readonly logPath: string | undefined;
+  readonly #ownsLog: boolean;
+  readonly #onSpawn: ((pid: number) => void) | undefined;
   #clientPort: number;
   #peerPort: number;
   readonly #portsGiven: boolean;
@@ -129,6 +174,10 @@ export class EtcdServer {
     this.host = opts.host;
     this.netns = opts.netns;
     this.dataDir = opts.dataDir;
+    this.detached = opts.detached === true;
+    this.logPath = opts.logPath ?? (this.detached ? `${opts.dataDir}.log` : undefined);
+    this.#ownsLog = this.detached && opts.logPath === undefined;
+    this.#onSpawn = opts.onSpawn;
     this.#clientPort = opts.clientPort ?? 0;
     this.#peerPort = opts.peerPort ?? 0;
     this.#portsGiven = opts.clientPort !== undefined && opts.peerPort !== undefined;
@@ -139,7 +188,8 @@ export class EtcdServer {
   /** Launch etcd and wait until it is healthy. Throws LAB_COMMAND_FAILED with etcd's stderr tail. */
   static async start(opts: EtcdServerOptions = {}): Promise<EtcdServer> {
     const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'caracal-etcd-')));
-    if (opts.dataDir === undefined) ownedDirs.add(dataDir);
+    const tempDir = opts.dataDir === undefined;
+    if (tempDir && !opts.detached) ownedDirs.add(dataDir);
     const netnsPort = (p: number | undefined, dflt: number) => p ?? (opts.netns === undefined ? undefined : dflt);
     const server = new EtcdServer({
       ...opts,
@@ -152,9 +202,10 @@ export class EtcdServer {
     try {
       await server.#launch();
     } catch (e) {
-      if (opts.dataDir === undefined) {
+      if (tempDir) {
         ownedDirs.delete(dataDir);
         await rm(dataDir, { recursive: true, force: true });
+        if (server.#ownsLog && server.logPath) await rm(server.logPath, { force: true });
       }
       throw e;
     }
@@ -208,11 +259,12 @@ export class EtcdServer {
     await this.#launch();
   }
 
-  /** Stop and delete the data dir. */
+  /** Stop and delete the data dir (and the log file, when it is the default one of a detached server). */
   async remove(): Promise<void> {
     await this.stop();
     await rm(this.dataDir, { recursive: true, force: true });
     ownedDirs.delete(this.dataDir);
+    if (this.#ownsLog && this.logPath) await rm(this.logPath, { force: true });
   }
 
   #hostForUrl(): string {
@@ -230,6 +282,7 @@ export class EtcdServer {
       const r = this.#spawn();
       this.#running = r;
       try {
+        if (r.child.pid !== undefined) this.#onSpawn?.(r.child.pid);
         await this.#waitHealthy(r);
         return;
       } catch (e) {
@@ -246,7 +299,8 @@ export class EtcdServer {
     }
   }
 
-  #spawn(): Running {
+  /** The one place that knows etcd's command line. */
+  #argv(): [string, ...string[]] {
     const peerUrl = `http://${this.#hostForUrl()}:${this.#peerPort}`;
     const etcdArgs = [
       `--name=${this.name}`,
@@ -261,21 +315,46 @@ export class EtcdServer {
       `--log-level=${this.#logLevel}`,
     ];
     let argv = [ETCD_BIN, ...etcdArgs];
-    if (existsSync(SETPRIV_BIN)) argv = [SETPRIV_BIN, '--pdeathsig', 'KILL', '--', ...argv];
+    if (!this.detached && existsSync(SETPRIV_BIN)) argv = [SETPRIV_BIN, '--pdeathsig', 'KILL', '--', ...argv];
+    // `ip netns exec` execs etcd: the pid we spawn is etcd's, which is what callers record and stop.
     if (this.netns !== undefined) argv = ['ip', 'netns', 'exec', this.netns, ...argv];
-    const [cmd, ...args] = argv as [string, ...string[]];
+    return argv as [string, ...string[]];
+  }
 
-    installExitHooks();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    live.add(child);
-    let tail = '';
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      tail = (tail + chunk).slice(-STDERR_TAIL_BYTES);
-    });
+  #spawn(): Running {
+    const [cmd, ...args] = this.#argv();
+    let child: ChildProcess;
+    let output: () => string;
+    let spawnError = '';
+    if (this.logPath === undefined) {
+      child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let tail = '';
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (chunk: string) => {
+        tail = (tail + chunk).slice(-STDERR_TAIL_BYTES);
+      });
+      (child.stderr as { unref?: () => void } | null)?.unref?.();
+      output = () => tail;
+    } else {
+      const logPath = this.logPath;
+      mkdirSync(dirname(logPath), { recursive: true });
+      const fd = openSync(logPath, 'a');
+      const from = fstatSync(fd).size; // error messages quote this run's output only
+      try {
+        // detached: a session of its own, so neither our exit nor a signal to our process group reaches it.
+        child = spawn(cmd, args, { detached: this.detached, stdio: ['ignore', fd, fd] });
+      } finally {
+        closeSync(fd);
+      }
+      output = () => readTail(logPath, from);
+    }
+    if (!this.detached) {
+      installExitHooks();
+      live.add(child);
+    }
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       child.once('error', (err) => {
-        tail += `\nspawn ${cmd} failed: ${err.message}`;
+        spawnError = `\nspawn ${cmd} failed: ${err.message}`;
         live.delete(child);
         resolve({ code: null, signal: null });
       });
@@ -286,8 +365,7 @@ export class EtcdServer {
       });
     });
     child.unref();
-    (child.stderr as { unref?: () => void } | null)?.unref?.();
-    return { child, exited, stderr: () => tail };
+    return { child, exited, stderr: () => output() + spawnError };
   }
 
   async #reap(r: Running): Promise<void> {
@@ -319,10 +397,19 @@ export class EtcdServer {
 
   #startError(why: string, r: Running): CaracalError {
     const tail = r.stderr().trim().split('\n').slice(-20).join('\n');
+    const where = this.logPath === undefined ? '' : ` (${this.logPath})`;
     return new CaracalError(
       ErrorCodes.LabCommandFailed,
-      `Cannot start etcd "${this.name}" on ${this.clientUrl}${this.netns ? ` in netns "${this.netns}"` : ''}: ${why}: stderr tail:\n${tail || '(empty)'}`,
-      { details: { clientUrl: this.clientUrl, dataDir: this.dataDir, netns: this.netns, stderrTail: tail } },
+      `Cannot start etcd "${this.name}" on ${this.clientUrl}${this.netns ? ` in netns "${this.netns}"` : ''}: ${why}: stderr tail${where}:\n${tail || '(empty)'}`,
+      {
+        details: {
+          clientUrl: this.clientUrl,
+          dataDir: this.dataDir,
+          netns: this.netns,
+          logPath: this.logPath,
+          stderrTail: tail,
+        },
+      },
     );
   }
 

@@ -418,4 +418,36 @@ describe('Lab', { skip }, () => {
     }
     assertNothingLeft(name, state);
   });
+
+  it('a detached lab (caracal lab up) keeps its etcd after the process that built it exits; down stops it', async () => {
+    const name = uniqueName('detached');
+    const mod = new URL('./lab.ts', import.meta.url).href;
+    const script =
+      `const { Lab } = await import(${JSON.stringify(mod)});` +
+      `await Lab.up(${JSON.stringify(smallTopology({ etcd: true }))}, { name: ${JSON.stringify(name)}, stateRoot: ${JSON.stringify(stateRoot)}, detach: true });` +
+      'process.exit(0);';
+    const up = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    const lab = Lab.open(name, { stateRoot });
+    const state = lab.state;
+    try {
+      assert.equal(up.status, 0, up.stderr);
+      assert.equal(state.detached, true);
+      const etcd = state.processes.find((p) => p.kind === 'etcd');
+      assert.ok(etcd && isAlive(etcd), 'etcd outlives the process that started it');
+      assert.equal(readFileSync(`/proc/${etcd.pid}/cmdline`, 'latin1').includes('--pdeathsig'), false);
+      const endpoints = lab.etcdEndpoints ?? [];
+      assert.ok(endpoints[0]?.startsWith('http://127.0.0.1:'), String(endpoints));
+      const health = spawnSync('etcdctl', [`--endpoints=${endpoints.join(',')}`, 'endpoint', 'health'], {
+        encoding: 'utf8',
+      });
+      assert.equal(health.status, 0, health.stderr);
+      assert.ok(existsSync(join(state.stateDir, 'etcd.log')), 'etcd logs to the state directory');
+    } finally {
+      await Lab.downByName(name, { stateRoot });
+    }
+    assertNothingLeft(name, state);
+  });
 });

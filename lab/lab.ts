@@ -21,22 +21,19 @@
  * without `detach` are also torn down on process exit, SIGINT and SIGTERM (synchronously: SIGKILL, then
  * `ip netns del`), which covers test files that fail or are interrupted.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CaracalError, describeError, isCaracalError } from '../common/errors.js';
-import { EtcdServer, freePort } from './etcd.js';
+import { EtcdServer } from './etcd.js';
 import {
   addNetns,
   configureNetns,
   deleteNetns,
   deleteNetnsSync,
   type ExecResult,
-  formatCommand,
   hostVethName,
   ifName,
-  inNetns,
   ipNetnsExec,
   isAlive,
   killProcessesSync,
@@ -582,96 +579,22 @@ export class Lab {
       : undefined;
     const host = firstV4 ?? '127.0.0.1';
     const dataDir = join(s.stateDir, 'etcd');
-    if (!s.detached) {
-      // In-process: lab/etcd.ts, which also kills etcd if this process dies hard (pdeathsig).
-      const server = await EtcdServer.start({
-        dataDir,
-        host,
-        name: s.name,
-        ...(netns ? { netns } : {}),
-        ...(spec.clientPort ? { clientPort: spec.clientPort, peerPort: spec.clientPort + 1 } : {}),
-      });
-      this.#etcd = server;
-      const pid = server.pid;
-      if (pid !== undefined) this.#record({ pid, startTime: processStartTime(pid), kind: 'etcd', name: 'etcd', netns });
-      s.etcd = { endpoints: server.endpoints, netns, dataDir, pid };
-    } else {
-      s.etcd = await this.#startEtcdDetached({ dataDir, host, netns, clientPort: spec.clientPort });
-    }
+    // In-process labs get an etcd that dies with this process (pdeathsig, exit hooks); a detached lab's etcd
+    // outlives it (`caracal lab up` returns at once), logs to the state directory, and is stopped by pid on
+    // `down`, like the routers. Either way its pid is recorded as soon as it is spawned.
+    const server = await EtcdServer.start({
+      dataDir,
+      host,
+      name: s.name,
+      ...(netns ? { netns } : {}),
+      ...(spec.clientPort ? { clientPort: spec.clientPort, peerPort: spec.clientPort + 1 } : {}),
+      ...(s.detached ? { detached: true, logPath: join(s.stateDir, 'etcd.log') } : {}),
+      onSpawn: (pid) => this.#record({ pid, startTime: processStartTime(pid), kind: 'etcd', name: 'etcd', netns }),
+    });
+    this.#etcd = server;
+    s.etcd = { endpoints: server.endpoints, netns, dataDir, pid: server.pid };
     writeState(s);
     s.timingsMs.etcd = Math.round(performance.now() - t);
-  }
-
-  /**
-   * `caracal lab up` returns while the lab keeps running, but lab/etcd.ts ties etcd to the process that
-   * started it (pdeathsig, exit hooks). So detached labs start etcd themselves, the same way as the routers:
-   * detached, logging to a file in the state directory, stopped by pid.
-   */
-  async #startEtcdDetached(o: {
-    dataDir: string;
-    host: string;
-    netns: string | undefined;
-    clientPort: number | undefined;
-  }): Promise<EtcdRecord> {
-    const s = this.#state;
-    const clientPort = o.clientPort ?? (o.netns ? 2379 : await freePort(o.host));
-    const peerPort = o.clientPort ? o.clientPort + 1 : o.netns ? 2380 : await freePort(o.host);
-    const hostUrl = o.host.includes(':') ? `[${o.host}]` : o.host;
-    const clientUrl = `http://${hostUrl}:${clientPort}`;
-    const peerUrl = `http://${hostUrl}:${peerPort}`;
-    mkdirSync(o.dataDir, { recursive: true });
-    const etcdArgv = [
-      'etcd',
-      `--name=${s.name}`,
-      `--data-dir=${o.dataDir}`,
-      `--listen-client-urls=${clientUrl}`,
-      `--advertise-client-urls=${clientUrl}`,
-      `--listen-peer-urls=${peerUrl}`,
-      `--initial-advertise-peer-urls=${peerUrl}`,
-      `--initial-cluster=${s.name}=${peerUrl}`,
-      '--logger=zap',
-      '--log-outputs=stderr',
-      '--log-level=warn',
-    ];
-    const argv = o.netns ? ipNetnsExec(o.netns, etcdArgv) : etcdArgv;
-    const logPath = join(o.dataDir, '..', 'etcd.log');
-    const fd = openSync(logPath, 'a');
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    let exited: string | undefined;
-    child.on('error', (e) => {
-      exited = e.message;
-    });
-    child.on('exit', (code, sig) => {
-      exited = sig ? `killed by ${sig}` : `exit code ${code}`;
-    });
-    child.unref();
-    if (child.pid !== undefined)
-      this.#record({
-        pid: child.pid,
-        startTime: processStartTime(child.pid),
-        kind: 'etcd',
-        name: 'etcd',
-        netns: o.netns,
-      });
-    const health = ['etcdctl', `--endpoints=${clientUrl}`, '--command-timeout=1s', 'endpoint', 'health'];
-    await pollUntil(
-      async () => {
-        if (exited) {
-          const log = (() => {
-            try {
-              return readFileSync(logPath, 'utf8').trim().split('\n').slice(-10).join('\n');
-            } catch {
-              return '';
-            }
-          })();
-          throw new CaracalError('LAB_COMMAND_FAILED', `Cannot run "${formatCommand(argv)}": ${exited}: ${log}`);
-        }
-        return (await run(o.netns ? inNetns(o.netns, health) : health, { check: false })).code === 0;
-      },
-      { timeoutMs: 20_000, intervalMs: 50, what: `etcd at ${clientUrl} to be healthy` },
-    );
-    return { endpoints: [clientUrl], netns: o.netns, dataDir: o.dataDir, pid: child.pid };
   }
 
   // -------------------------------------------------------------------------------------------------------
