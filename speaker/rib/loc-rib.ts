@@ -1,0 +1,558 @@
+/**
+ * Loc-RIB (RFC 4271 §3.2, §9.1): the best path per prefix over every peer's Adj-RIB-In and our own
+ * originated routes, with the step that decided it. This class is also the RIB's front door: the session
+ * layer hands it decoded UPDATEs (`applyMessage`, or the batch calls), session events (`removePeer`,
+ * `markStale`, `sweepStale`) and originations; `AdjRibOut` (adj-rib-out.ts) consumes `takeDirty()`.
+ *
+ * Hot path (one UPDATE: a batch of keys sharing one attribute set):
+ *  - the loop checks, eBGP normalisation and, unless the import policy looks at prefixes, the policy
+ *    itself run once per batch;
+ *  - per prefix: one lookup and usually one store in the prefix table (prefix-table.ts: typed arrays for
+ *    IPv4), no allocation. The table holds every peer's routes (see adj-rib-in.ts for why there is no
+ *    separate per-peer map): an entry is the id of the only candidate `Path`, or the index of an array of
+ *    candidates, usable best first, only when several peers (or ADD-PATH ids) offer the prefix;
+ *    `selectBest` runs only then;
+ *  - a prefix whose best path changed is appended to the dirty list (numbers and strings apart, so the v4
+ *    list stays a packed double array). Duplicates are allowed: AdjRibOut's diff is idempotent.
+ *
+ * Not here: ADD-PATH send, multipath/ECMP selection, IGP cost resolution (the `igpCost` hook returns 0),
+ * confederations, LLGR (RFC 9494), max-prefix limits.
+ */
+import { formatIp } from '../../model/ip.js';
+import { ACCEPT_ALL, type CompiledPolicy, compilePolicy, formatCommunity } from '../policy/policy.js';
+import type { NlriBatch, PathAttributes, PrefixKey, UpdateMessage } from '../wire/types.js';
+import { AdjRibIn, type Path, PathRegistry, type PeerConfig } from './adj-rib-in.js';
+import { AttrInterner } from './attr-intern.js';
+import { type BestReason, selectBest } from './best-path.js';
+import { NONE, PrefixTable } from './prefix-table.js';
+
+export interface LocRibOptions {
+  /** Our AS (4-octet). */
+  readonly asn: number;
+  /** Our BGP identifier, unsigned 32-bit. */
+  readonly routerId: number;
+  /** RFC 4456 §7 CLUSTER_ID when we reflect; defaults to the router id. */
+  readonly clusterId?: number | undefined;
+  readonly interner?: AttrInterner | undefined;
+  /** RFC 4271 §9.1.2.2 (e): cost to reach a next hop; 0 for every next hop when absent. */
+  readonly igpCost?: ((nextHop: string) => number) | undefined;
+}
+
+/** One best route, formatted for status (`GET /bgp/routes`). */
+export interface RouteView {
+  readonly prefix: string;
+  readonly pathId: number;
+  readonly nextHop: string;
+  readonly asPath: string;
+  readonly localPref: number;
+  readonly med: number | undefined;
+  readonly communities: readonly string[];
+  readonly origin: 'igp' | 'egp' | 'incomplete';
+  readonly peer: string;
+  readonly reason: BestReason;
+  readonly stale: boolean;
+  readonly candidates: number;
+}
+
+export interface RoutePage {
+  readonly routes: readonly RouteView[];
+  /** Pass as `after` for the next page; undefined on the last page. Stable across changes. */
+  readonly next?: string | undefined;
+}
+
+/** The local pseudo-peer's id. */
+export const LOCAL_PEER = '<local>';
+
+export class LocRib {
+  readonly interner: AttrInterner;
+  readonly asn: number;
+  readonly routerId: number;
+  readonly clusterId: number;
+  readonly #igpCost: (nextHop: string) => number;
+  readonly #peers = new Map<string, AdjRibIn>();
+  readonly #local: AdjRibIn;
+  readonly #paths: PathRegistry;
+  readonly #table: PrefixTable;
+  /** Entries with several candidates: the table stores -(index + 1). */
+  readonly #multi: (Path[] | undefined)[] = [];
+  readonly #multiFree: number[] = [];
+  /** Prefixes with a usable best path. */
+  #routes = 0;
+  #dirtyV4: number[] = [];
+  #dirtyV6: string[] = [];
+  /** Bumped on every best-path change; status snapshots key on it. */
+  #version = 0;
+  #snapshot: { version: number; keys: PrefixKey[] } | undefined;
+
+  constructor(opts: LocRibOptions & { readonly expectedPrefixes?: number | undefined }) {
+    this.interner = opts.interner ?? new AttrInterner();
+    this.asn = opts.asn;
+    this.routerId = opts.routerId;
+    this.clusterId = opts.clusterId ?? opts.routerId;
+    this.#igpCost = opts.igpCost ?? (() => 0);
+    this.#paths = new PathRegistry(this.interner);
+    this.#table = new PrefixTable(opts.expectedPrefixes ?? 1024);
+    this.#local = new AdjRibIn(
+      { id: LOCAL_PEER, address: '', asn: opts.asn, routerId: opts.routerId, passive: true },
+      { ibgp: false, local: true, importPolicy: compilePolicy(ACCEPT_ALL, this), igpCost: () => 0 },
+    );
+  }
+
+  /** Prefixes with a usable best path. */
+  get size(): number {
+    return this.#routes;
+  }
+  get version(): number {
+    return this.#version;
+  }
+  /** Distinct Paths alive (memory diagnostics). */
+  get pathCount(): number {
+    return this.#paths.size;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Peers
+
+  /** Registers a session that reached Established. `importPolicy` defaults to accept-all. */
+  addPeer(config: PeerConfig, importPolicy?: CompiledPolicy): AdjRibIn {
+    const old = this.#peers.get(config.id);
+    if (old !== undefined) {
+      // A graceful restart: the session is back; keep the stale routes and their counters.
+      if (old.restarting) {
+        old.importPolicy = importPolicy ?? old.importPolicy;
+        return old;
+      }
+      throw new Error(`Cannot add BGP peer "${config.id}": it is already in the RIB`);
+    }
+    const adj = new AdjRibIn(config, {
+      ibgp: config.asn === this.asn,
+      local: false,
+      importPolicy: importPolicy ?? compilePolicy(ACCEPT_ALL, this),
+      igpCost: this.#igpCost,
+    });
+    this.#peers.set(config.id, adj);
+    return adj;
+  }
+
+  peer(id: string): AdjRibIn | undefined {
+    return id === LOCAL_PEER ? this.#local : this.#peers.get(id);
+  }
+
+  peers(): IterableIterator<AdjRibIn> {
+    return this.#peers.values();
+  }
+
+  #adj(id: string): AdjRibIn {
+    const a = this.peer(id);
+    if (a === undefined) throw new Error(`Cannot update the RIB from BGP peer "${id}": it is not registered`);
+    return a;
+  }
+
+  /**
+   * Session down without graceful restart: withdraw all of its routes and forget it. One pass over the
+   * table (BIRD prunes the same way); returns how many routes were removed.
+   */
+  removePeer(id: string): number {
+    const adj = this.#adj(id);
+    const n = this.#removeWhere(adj, false);
+    if (adj !== this.#local) this.#peers.delete(id);
+    this.interner.maybeSweep(1);
+    return n;
+  }
+
+  /** RFC 4724 §4.2: a GR-capable session dropped; keep its routes (still usable) as stale. */
+  markStale(id: string): void {
+    this.#adj(id).markStale();
+  }
+
+  /**
+   * End-of-RIB from the restarted peer, or its restart timer expired (RFC 4724 §4.2): withdraw what was
+   * not refreshed. Returns how many routes were withdrawn.
+   */
+  sweepStale(id: string): number {
+    const adj = this.#adj(id);
+    if (!adj.restarting) return 0;
+    const n = this.#removeWhere(adj, true);
+    adj.restarting = false;
+    adj.staleCount = 0;
+    this.interner.maybeSweep(1);
+    return n;
+  }
+
+  #removeWhere(adj: AdjRibIn, onlyStale: boolean): number {
+    let n = 0;
+    const victims: [PrefixKey, number][] = [];
+    this.#table.forEach((k, v) => {
+      if (v >= 0) {
+        const p = this.#paths.get(v);
+        if (p.peer === adj && (!onlyStale || p.stale)) victims.push([k, p.pathId]);
+      } else {
+        for (const p of this.#multi[-v - 1]!)
+          if (p.peer === adj && (!onlyStale || p.stale)) victims.push([k, p.pathId]);
+      }
+    });
+    for (const [k, pathId] of victims) {
+      this.#set(k, adj, pathId, null);
+      n++;
+    }
+    return n;
+  }
+
+  /** Re-runs a peer's import policy over what it sent (soft reconfiguration inbound). */
+  setImportPolicy(id: string, policy: CompiledPolicy): void {
+    const adj = this.#adj(id);
+    adj.importPolicy = policy;
+    adj.normalised.clear();
+    const todo: [PrefixKey, Path][] = [];
+    this.#table.forEach((k, v) => {
+      for (const p of v >= 0 ? [this.#paths.get(v)] : this.#multi[-v - 1]!) if (p.peer === adj) todo.push([k, p]);
+    });
+    for (const [k, p] of todo) {
+      const eff = this.#normalise(adj, p.pre);
+      const post = eff === null ? null : policy.evaluate(k, eff, adj.local);
+      this.#set(k, adj, p.pathId, adj.pathFor(p.pre, post, p.pathId, this.#paths));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // UPDATE processing
+
+  /** Applies a decoded UPDATE: withdrawals, then announcements (or treat-as-withdraw, RFC 7606 §2). */
+  applyMessage(id: string, msg: UpdateMessage): void {
+    for (const b of msg.withdrawn) this.withdraw(id, b);
+    if (msg.treatAsWithdraw || msg.attributes === undefined) {
+      for (const b of msg.reachable) this.withdraw(id, b);
+    } else {
+      for (const b of msg.reachable) this.applyUpdate(id, b, msg.attributes);
+    }
+    this.interner.maybeSweep();
+  }
+
+  /**
+   * Announcements of one UPDATE: every prefix in `batch` now has `attrs` from this peer.
+   * @example rib.applyUpdate('tor-1', { afi: 1, safi: 1, prefixes: [keyOf('10.0.0.0/24')] }, attrs)
+   */
+  applyUpdate(id: string, batch: NlriBatch, attrs: PathAttributes): void {
+    const adj = this.#adj(id);
+    const prefixes = batch.prefixes;
+    const n = prefixes.length;
+    if (n === 0) return;
+    const ids = batch.pathIds;
+    const policy = adj.importPolicy;
+    const reg = this.#paths;
+    const eff = this.#normalise(adj, attrs);
+    // Unless the policy looks at prefixes, one evaluation serves the whole batch.
+    if (eff === null || !policy.prefixDependent) {
+      const post = eff === null ? null : policy.evaluate(prefixes[0]!, eff, adj.local);
+      if (ids === undefined) {
+        const path = adj.pathFor(attrs, post, 0, reg);
+        for (let i = 0; i < n; i++) this.#set(prefixes[i]!, adj, 0, path);
+      } else {
+        for (let i = 0; i < n; i++) {
+          const pathId = ids[i] ?? 0;
+          this.#set(prefixes[i]!, adj, pathId, adj.pathFor(attrs, post, pathId, reg));
+        }
+      }
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const key = prefixes[i]!;
+      const pathId = ids === undefined ? 0 : (ids[i] ?? 0);
+      this.#set(key, adj, pathId, adj.pathFor(attrs, policy.evaluate(key, eff, adj.local), pathId, reg));
+    }
+  }
+
+  /** Withdrawals of one UPDATE (or treat-as-withdraw announcements). */
+  withdraw(id: string, batch: NlriBatch): void {
+    const adj = this.#adj(id);
+    const prefixes = batch.prefixes;
+    const ids = batch.pathIds;
+    for (let i = 0; i < prefixes.length; i++) this.#set(prefixes[i]!, adj, ids === undefined ? 0 : (ids[i] ?? 0), null);
+  }
+
+  /** Local origination: our own blocks and configured prefixes, preferred over any learned path. */
+  originate(prefixes: readonly PrefixKey[], attrs: PathAttributes): void {
+    this.applyUpdate(LOCAL_PEER, { afi: 1, safi: 1, prefixes }, attrs);
+  }
+
+  /** Stops originating `prefixes`. */
+  unoriginate(prefixes: readonly PrefixKey[]): void {
+    this.withdraw(LOCAL_PEER, { afi: 1, safi: 1, prefixes });
+  }
+
+  /**
+   * Import-side checks that depend only on the attribute set, cached per set:
+   *  - eBGP: AS-path loop (RFC 4271 §9.1.2), and a received LOCAL_PREF is ignored (§5.1.5);
+   *  - iBGP: RFC 4456 §8, our ORIGINATOR_ID or our CLUSTER_ID in CLUSTER_LIST means a reflection loop.
+   */
+  #normalise(adj: AdjRibIn, a: PathAttributes): PathAttributes | null {
+    if (adj.local) return a;
+    if (adj.normalisedEpoch !== this.interner.epoch) {
+      adj.normalised.clear();
+      adj.normalisedEpoch = this.interner.epoch;
+    }
+    const hit = adj.normalised.get(a);
+    if (hit !== undefined) return hit;
+    let out: PathAttributes | null = a;
+    if (adj.ibgp) {
+      if (a.originatorId === this.routerId || a.clusterList.includes(this.clusterId)) out = null;
+    } else {
+      let own = 0;
+      for (const s of a.asPath) for (const asn of s.asns) if (asn === this.asn) own++;
+      if (own > (adj.config.allowOwnAs ?? 0)) out = null;
+      else if (a.localPref !== undefined) out = this.interner.with(a, { localPref: undefined });
+    }
+    adj.normalised.set(a, out);
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // The table entry update: the only place candidates change
+
+  /** Replaces (or with null removes) the candidate of (`adj`, `pathId`) for `key`; keeps counters. */
+  #set(key: PrefixKey, adj: AdjRibIn, pathId: number, path: Path | null): void {
+    const table = this.#table;
+    const v = table.get(key);
+    if (v === NONE) {
+      if (path === null) return;
+      table.set(key, path.id);
+      this.#hold(path);
+      if (!path.rejected) {
+        this.#routes++;
+        this.#dirty(key);
+      }
+      return;
+    }
+    if (v >= 0) {
+      const e = this.#paths.get(v);
+      if (e.peer === adj && e.pathId === pathId) {
+        if (e === path) return;
+        this.#let(e);
+        if (path === null) table.delete(key);
+        else {
+          table.set(key, path.id);
+          this.#hold(path);
+        }
+        const was = !e.rejected;
+        const now = path !== null && !path.rejected;
+        if (was !== now) this.#routes += now ? 1 : -1;
+        if (was || now) this.#dirty(key);
+        return;
+      }
+      if (path === null) return;
+      this.#hold(path);
+      const pair = [e, path];
+      const best = this.#order(pair);
+      const mi = this.#multiFree.pop() ?? this.#multi.length;
+      this.#multi[mi] = pair;
+      table.set(key, -mi - 1);
+      if (e.rejected && best) this.#routes++;
+      if (pair[0] !== e && best) this.#dirty(key);
+      return;
+    }
+    const mi = -v - 1;
+    const list = this.#multi[mi]!;
+    const oldBest = list[0]!.rejected ? undefined : list[0];
+    let idx = -1;
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i]!;
+      if (c.peer === adj && c.pathId === pathId) {
+        idx = i;
+        break;
+      }
+    }
+    if (idx >= 0) {
+      const c = list[idx]!;
+      if (c === path) return;
+      this.#let(c);
+      if (path === null) list.splice(idx, 1);
+      else {
+        list[idx] = path;
+        this.#hold(path);
+      }
+    } else {
+      if (path === null) return;
+      list.push(path);
+      this.#hold(path);
+    }
+    let newBest: Path | undefined;
+    if (list.length === 1) {
+      const only = list[0]!;
+      table.set(key, only.id);
+      this.#multi[mi] = undefined;
+      this.#multiFree.push(mi);
+      newBest = only.rejected ? undefined : only;
+    } else {
+      newBest = this.#order(list) ? list[0] : undefined;
+    }
+    if ((oldBest === undefined) !== (newBest === undefined)) this.#routes += newBest ? 1 : -1;
+    if (newBest !== oldBest) this.#dirty(key);
+  }
+
+  /** Puts the usable best first; returns whether there is one. Allocates only with rejected candidates. */
+  #order(list: Path[]): boolean {
+    let usable = list;
+    let anyRejected = false;
+    for (const p of list) if (p.rejected) anyRejected = true;
+    if (anyRejected) {
+      usable = list.filter((p) => !p.rejected);
+      if (usable.length === 0) return false;
+    }
+    const best = usable[selectBest(usable).index]!;
+    const bi = list.indexOf(best);
+    if (bi !== 0) {
+      list[bi] = list[0]!;
+      list[0] = best;
+    }
+    return true;
+  }
+
+  #hold(p: Path): void {
+    p.refs++;
+    const adj = p.peer;
+    adj.received++;
+    if (!p.rejected) adj.accepted++;
+  }
+
+  #let(p: Path): void {
+    const adj = p.peer;
+    adj.received--;
+    if (!p.rejected) adj.accepted--;
+    if (p.stale) adj.staleCount--;
+    if (--p.refs === 0) adj.dropPath(p, this.#paths);
+  }
+
+  #dirty(key: PrefixKey): void {
+    this.#version++;
+    if (typeof key === 'number') this.#dirtyV4.push(key);
+    else this.#dirtyV6.push(key);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Reading
+
+  /**
+   * The prefixes whose best path changed since the last call (may hold duplicates), for AdjRibOut.
+   * Every Adj-RIB-Out must be given the same lists before the next call.
+   */
+  takeDirty(): { v4: number[]; v6: string[] } {
+    const out = { v4: this.#dirtyV4, v6: this.#dirtyV6 };
+    this.#dirtyV4 = [];
+    this.#dirtyV6 = [];
+    return out;
+  }
+
+  /** The usable best path for `key`. */
+  best(key: PrefixKey): Path | undefined {
+    const v = this.#table.get(key);
+    if (v === NONE) return undefined;
+    const p = v >= 0 ? this.#paths.get(v) : this.#multi[-v - 1]![0]!;
+    return p.rejected ? undefined : p;
+  }
+
+  /** Every candidate for `key`, rejected ones included, usable best first. */
+  candidates(key: PrefixKey): readonly Path[] {
+    const v = this.#table.get(key);
+    if (v === NONE) return [];
+    return v >= 0 ? [this.#paths.get(v)] : this.#multi[-v - 1]!;
+  }
+
+  /** Which decision step chose the best path for `key` (recomputed: not stored per prefix). */
+  reason(key: PrefixKey): BestReason | undefined {
+    const usable = this.candidates(key).filter((p) => !p.rejected);
+    return usable.length === 0 ? undefined : selectBest(usable).reason;
+  }
+
+  /** Calls `fn` for every prefix with a usable best path, in table order (not prefix order). */
+  forEachBest(fn: (key: PrefixKey, best: Path) => void): void {
+    this.#table.forEach((k, v) => {
+      const p = v >= 0 ? this.#paths.get(v) : this.#multi[-v - 1]![0]!;
+      if (!p.rejected) fn(k, p);
+    });
+  }
+
+  /**
+   * Best routes in prefix order (IPv4 before IPv6; address, then length), `limit` at a time, resuming
+   * after the cursor. The sorted key list is cached until the table changes.
+   */
+  bestRoutes(opts: { after?: string | undefined; limit?: number | undefined } = {}): RoutePage {
+    const limit = opts.limit ?? 100;
+    if (this.#snapshot?.version !== this.#version) {
+      const v4: number[] = [];
+      const v6: string[] = [];
+      this.forEachBest((k) => {
+        if (typeof k === 'number') v4.push(k);
+        else v6.push(k);
+      });
+      v4.sort((a, b) => a - b);
+      v6.sort();
+      this.#snapshot = { version: this.#version, keys: [...v4, ...v6] };
+    }
+    const keys = this.#snapshot.keys;
+    let i = 0;
+    if (opts.after !== undefined) {
+      const after = decodeCursor(opts.after);
+      let lo = 0;
+      let hi = keys.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (keyLe(keys[mid]!, after)) lo = mid + 1;
+        else hi = mid;
+      }
+      i = lo;
+    }
+    const routes: RouteView[] = [];
+    for (; i < keys.length && routes.length < limit; i++) {
+      const k = keys[i]!;
+      const cands = this.candidates(k);
+      const best = this.best(k);
+      if (best !== undefined) routes.push(view(k, best, cands));
+    }
+    const last = keys[i - 1];
+    return { routes, next: i < keys.length && last !== undefined ? encodeCursor(last) : undefined };
+  }
+}
+
+function keyLe(a: PrefixKey, b: PrefixKey): boolean {
+  if (typeof a === 'number') return typeof b === 'number' ? a <= b : true;
+  return typeof b === 'number' ? false : a <= b;
+}
+
+const encodeCursor = (k: PrefixKey): string =>
+  typeof k === 'number' ? `4.${k}` : `6.${Buffer.from(k, 'latin1').toString('hex')}`;
+function decodeCursor(c: string): PrefixKey {
+  if (c.startsWith('4.')) return Number(c.slice(2));
+  if (c.startsWith('6.')) return Buffer.from(c.slice(2), 'hex').toString('latin1');
+  throw new Error(`Cannot page BGP routes: cursor "${c}" is not one this API returned`);
+}
+
+/** Prefix key → "a.b.c.d/len" or "x::/len" (status only; speaker/wire/prefix.ts owns the real codec). */
+export function formatPrefixKey(k: PrefixKey): string {
+  if (typeof k === 'number') {
+    const len = k % 64;
+    return `${formatIp({ family: 4, value: BigInt((k - len) / 64) })}/${len}`;
+  }
+  const hex = Buffer.from(k.slice(0, 16), 'latin1').toString('hex');
+  return `${formatIp({ family: 6, value: BigInt(`0x${hex}`) })}/${k.charCodeAt(16)}`;
+}
+
+const ORIGINS = ['igp', 'egp', 'incomplete'] as const;
+
+function view(k: PrefixKey, best: Path, cands: readonly Path[]): RouteView {
+  const a = best.attrs;
+  const usable = cands.filter((p) => !p.rejected);
+  return {
+    prefix: formatPrefixKey(k),
+    pathId: best.pathId,
+    nextHop: a.nextHop,
+    asPath: a.asPath.map((s) => (s.type === 1 ? `{${s.asns.join(',')}}` : s.asns.join(' '))).join(' '),
+    localPref: best.localPref,
+    med: a.med,
+    communities: a.communities.map(formatCommunity),
+    origin: ORIGINS[a.origin] ?? 'incomplete',
+    peer: best.peer.config.id,
+    reason: selectBest(usable).reason,
+    stale: best.stale,
+    candidates: usable.length,
+  };
+}
