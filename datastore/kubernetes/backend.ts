@@ -184,6 +184,16 @@ class KubernetesBackend implements Backend {
     };
     const onEvent = (type: string, obj: unknown) => {
       if (ended || closed) return;
+      try {
+        mapEvent(type, obj);
+      } catch (e) {
+        // client-node's Watch swallows whatever its callback throws (it takes it for a JSON parse error) and
+        // goes on with the next line: this event would be lost while later ones advance the resume point.
+        // End the stream instead, so the store resumes from before this event.
+        end({ gone: false, error: e });
+      }
+    };
+    const mapEvent = (type: string, obj: unknown) => {
       if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') {
         h.onEvent({
           type: type === 'ADDED' ? 'added' : type === 'MODIFIED' ? 'modified' : 'deleted',

@@ -413,6 +413,42 @@ describe('kubernetes backend: watch', () => {
     assert.ok(isCaracalError(down.end?.error, ErrorCodes.Unavailable), String(down.end?.error));
   });
 
+  it('a handler that throws ends the stream with its error: the event is not skipped silently', async (t) => {
+    const { backend, server } = await setup(t);
+    const events: RawEvent[] = [];
+    const failure = new Error('handler failed');
+    let end: { gone: boolean; error?: unknown } | undefined;
+    const ended = new Promise<void>((resolve) => {
+      const handle = backend.watch(
+        KINDS.IPPool,
+        { fromRevision: server.resourceVersion },
+        {
+          onEvent: (e) => {
+            if (e.type === 'bookmark') return;
+            events.push(e);
+            if (events.length === 1) throw failure;
+          },
+          onEnd: (r) => {
+            end = r;
+            resolve();
+          },
+        },
+      );
+      t.after(() => handle.close());
+    });
+    await backend.create(KINDS.IPPool, pool('a'));
+    await backend.create(KINDS.IPPool, pool('b', 1));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ended, new Promise((r) => (timer = setTimeout(r, 5_000)))]);
+    clearTimeout(timer);
+    assert.deepEqual(end, { gone: false, error: failure });
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['added'],
+      'nothing after the event whose handling failed',
+    );
+  });
+
   it('close() ends the stream on the server and no callback follows', async (t) => {
     const { backend, server } = await setup(t);
     const w = rawWatch(backend, KINDS.IPPool, server.resourceVersion);
