@@ -194,9 +194,15 @@ export class EtcdV3Backend implements Backend {
         h.onEvent({ type: 'bookmark', revision: res.header.revision }); // progress notification
         return;
       }
-      for (const ev of res.events) {
-        if (closed || ended) return;
-        h.onEvent(this.#event(kind, ev.type, ev.kv, ev.prev_kv));
+      try {
+        for (const ev of res.events) {
+          if (closed || ended) return;
+          h.onEvent(this.#event(kind, ev.type, ev.kv, ev.prev_kv));
+        }
+      } catch (e) {
+        // Thrown out of a 'data' listener, this would escape into grpc-js and take the process down: end the
+        // stream with the error instead (the store resumes from the last event it took).
+        end({ gone: false, error: e });
       }
     };
     this.#client.watchClient.watch().then(
