@@ -18,7 +18,10 @@ describe('AttrInterner', () => {
     assert.equal(a, b);
     let built = 0;
     assert.equal(
-      i.intern('raw-1', () => (built++, baseAttrs('x'))),
+      i.intern('raw-1', () => {
+        built++;
+        return baseAttrs('x');
+      }),
       a,
     );
     assert.equal(built, 0);
