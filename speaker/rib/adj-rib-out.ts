@@ -119,7 +119,9 @@ export class AdjRibOut {
   /** Route refresh (RFC 2918 §4, RFC 7313): re-send everything advertised, as it stands. */
   refresh(): OutUpdate {
     const out = new Collector();
-    this.#adv.forEach((k, id) => out.announce(k, this.#sets[id]!));
+    this.#adv.forEach((k, id) => {
+      out.announce(k, this.#sets[id]!);
+    });
     return out.result([]);
   }
 
