@@ -706,6 +706,20 @@ describe('TestApiServer watch', () => {
     assert.equal(s.requestLog.at(-1)?.status, 200);
   });
 
+  it('a resourceVersion from the future gets one ERROR event with a 504 Too large resource version, not older events', async (t) => {
+    const s = await start(t);
+    await create(s, IPPOOLS, ippool('a'));
+    const future = Number(s.resourceVersion) + 5;
+    const w = openWatch(s, `${IPPOOLS}?watch=true&resourceVersion=${future}`);
+    t.after(() => w.close());
+    await w.untilEnded();
+    assert.deepEqual(
+      w.events.map((e: Json) => [e.type, e.object.code, e.object.reason]),
+      [['ERROR', 504, 'Timeout']],
+    );
+    assert.match(w.events[0].object.message, /^Too large resource version: \d+, current: \d+$/);
+  });
+
   it('history beyond historyLimit expires like a compaction', async (t) => {
     const s = await start(t, { historyLimit: 2 });
     const old = s.resourceVersion;

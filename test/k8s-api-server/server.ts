@@ -837,6 +837,13 @@ export class TestApiServer {
       stream.end();
       return;
     }
+    if (from !== undefined && from > this.#storage.currentRv) {
+      // Cacher.Watch waits (3 s) for its cache to reach a future resourceVersion, then reports "Too large
+      // resource version" in-stream; never the events at or before it, which the client says it has seen.
+      stream.send('ERROR', Errors.tooLargeResourceVersion(from, this.#storage.currentRv).status as unknown as Obj);
+      stream.end();
+      return;
+    }
     this.#watches.add(stream);
     if (from === undefined) {
       for (const [, obj] of this.#storage.entries(r.info.key)) if (selected(obj)) stream.send('ADDED', obj);
