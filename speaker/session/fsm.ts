@@ -65,7 +65,8 @@ export type FsmEvent =
   | { readonly type: 'NotifMsgVerErr'; readonly notification: NotificationMessage } // 24
   | { readonly type: 'NotifMsg'; readonly notification: NotificationMessage } // 25
   | { readonly type: 'KeepAliveMsg' } // 26
-  | { readonly type: 'UpdateMsg'; readonly update: UpdateMessage } // 27
+  /** 27: the decoded UPDATE, or the raw message bytes when peer.ts has no UPDATE decoder wired in. */
+  | { readonly type: 'UpdateMsg'; readonly update: UpdateMessage | Uint8Array } // 27
   | { readonly type: 'UpdateMsgErr'; readonly error: ReceivedError } // 28
   | { readonly type: 'RouteRefreshMsg'; readonly refresh: RouteRefreshMessage }; // RFC 2918, not in §8.1
 
@@ -105,7 +106,7 @@ export type FsmAction =
   | { readonly type: 'stop-timer'; readonly timer: TimerName }
   | { readonly type: 'established'; readonly session: NegotiatedSession }
   | { readonly type: 'session-down'; readonly reason: DownReason }
-  | { readonly type: 'deliver-update'; readonly update: UpdateMessage }
+  | { readonly type: 'deliver-update'; readonly update: UpdateMessage | Uint8Array }
   | { readonly type: 'deliver-route-refresh'; readonly refresh: RouteRefreshMessage }
   /** An UPDATE error RFC 7606 lets the session survive (the codec should have recorded it instead). */
   | { readonly type: 'update-error-tolerated'; readonly error: ReceivedError };
