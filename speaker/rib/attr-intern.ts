@@ -3,9 +3,9 @@
  * prefixes share a handful of objects and equality is `===`.
  *
  * Two ways in, one table:
- *  - `intern(key, build)`: what the codec calls with the raw attribute bytes as `key` (latin1 string). On a
- *    miss it builds the set, then looks it up again under its canonical serialisation, so the same set
- *    received as different bytes (attribute order, 2- vs 4-octet AS) or built locally is still one object.
+ *  - `intern(key, build)`: what the codec (speaker/wire/update.ts `UpdateContext.intern`) calls with the
+ *    raw attribute bytes as `key`. On a miss it keeps the object `build` returned, and also files it under
+ *    its canonical serialisation when that slot is free, so locally built equal sets find it.
  *  - `internAttrs(init)`: for sets we build (policy actions, export rewrites, origination). Derived fields
  *    (`asPathLength`, `neighborAs`) are computed here.
  *
@@ -135,14 +135,19 @@ export class AttrInterner {
     const hit = this.#byKey.get(key);
     if (hit !== undefined) return hit;
     const built = build();
-    const canon = canonicalKey(built);
-    let a = this.#byKey.get(canon);
-    if (a === undefined) {
-      a = Object.isFrozen(built) && 'asPathLength' in built ? (built as PathAttributes) : freezeAttrs(built);
-      this.#add(a, canon);
+    // The codec's object is returned as built (it keys its RFC 7606 outcome on that object), never swapped
+    // for an equal set found under the canonical key: an attribute-discarded or treat-as-withdraw UPDATE
+    // may decode to a set equal to a clean one. Locally built equal sets do alias to it.
+    const a = 'asPathLength' in built ? Object.freeze(built) : freezeAttrs(built);
+    const canon = canonicalKey(a);
+    const m: Meta = { keys: [key], refs: 0, zeroSince: this.#generation };
+    if (!this.#byKey.has(canon)) {
+      this.#byKey.set(canon, a);
+      m.keys.push(canon);
     }
     this.#byKey.set(key, a);
-    this.#meta.get(a)?.keys.push(key);
+    this.#meta.set(a, m);
+    this.#zeroCount++;
     return a;
   }
 

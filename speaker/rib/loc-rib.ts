@@ -18,8 +18,8 @@
  * Not here: ADD-PATH send, multipath/ECMP selection, IGP cost resolution (the `igpCost` hook returns 0),
  * confederations, LLGR (RFC 9494), max-prefix limits.
  */
-import { formatIp } from '../../model/ip.js';
 import { ACCEPT_ALL, type CompiledPolicy, compilePolicy, formatCommunity } from '../policy/policy.js';
+import { formatPrefixKey } from '../wire/prefix.js';
 import type { NlriBatch, PathAttributes, PrefixKey, UpdateMessage } from '../wire/types.js';
 import { AdjRibIn, type Path, PathRegistry, type PeerConfig } from './adj-rib-in.js';
 import { AttrInterner } from './attr-intern.js';
@@ -524,16 +524,6 @@ function decodeCursor(c: string): PrefixKey {
   if (c.startsWith('4.')) return Number(c.slice(2));
   if (c.startsWith('6.')) return Buffer.from(c.slice(2), 'hex').toString('latin1');
   throw new Error(`Cannot page BGP routes: cursor "${c}" is not one this API returned`);
-}
-
-/** Prefix key → "a.b.c.d/len" or "x::/len" (status only; speaker/wire/prefix.ts owns the real codec). */
-export function formatPrefixKey(k: PrefixKey): string {
-  if (typeof k === 'number') {
-    const len = k % 64;
-    return `${formatIp({ family: 4, value: BigInt((k - len) / 64) })}/${len}`;
-  }
-  const hex = Buffer.from(k.slice(0, 16), 'latin1').toString('hex');
-  return `${formatIp({ family: 6, value: BigInt(`0x${hex}`) })}/${k.charCodeAt(16)}`;
 }
 
 const ORIGINS = ['igp', 'egp', 'incomplete'] as const;

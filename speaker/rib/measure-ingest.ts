@@ -1,44 +1,62 @@
 /**
- * Quick measurement, not a test: ingest N IPv4 prefixes over one session into the Loc-RIB, ~10 attribute
- * sets, UPDATEs of 800 prefixes (about what fits in 4,096 bytes), and print time and memory.
- *   node --expose-gc --import tsx speaker/rib/measure-ingest.ts [N]
- * Prefix arrays (the codec's output) are built before timing and freed as they are consumed, as the
- * receive path would.
+ * Quick measurement, not a test: ingest N IPv4 prefixes over one session into the Loc-RIB, 10 attribute
+ * sets, and print time and memory. Two modes:
+ *   rib   batches of 800 keys straight into `applyUpdate` (the RIB alone)
+ *   wire  UPDATEs encoded by speaker/wire beforehand (4,096-byte packing), then timed: `decodeUpdate` with
+ *         the interner + `applyMessage` (the receive path after framing)
+ *   node --expose-gc --import tsx speaker/rib/measure-ingest.ts [N] [rib|wire]
  */
 import { ACCEPT_ALL, compilePolicy } from '../policy/policy.js';
+import { decodeUpdate, encodeUpdates, updateContext } from '../wire/update.js';
 import { baseAttrs } from './attr-intern.js';
 import { LocRib } from './loc-rib.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
+const mode = process.argv[3] ?? 'rib';
 const PER_UPDATE = 800;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-gc();
-const rss0 = process.memoryUsage().rss;
-const heap0 = process.memoryUsage().heapUsed;
+const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
 
 const rib = new LocRib({ asn: 64512, routerId: 0x0a000001 });
 const sets = Array.from({ length: 10 }, (_, i) =>
   rib.interner.internAttrs(baseAttrs('192.0.2.1', { asPath: [{ type: 2, asns: [65001, 65100 + i] }], med: i })),
 );
-const updates: number[][] = [];
+const chunks: number[][] = [];
 for (let base = 0; base < N; base += PER_UPDATE) {
   const u: number[] = [];
   for (let j = base; j < Math.min(N, base + PER_UPDATE); j++) u.push((0x01000000 + j * 256) * 64 + 24);
-  updates.push(u);
+  chunks.push(u);
+}
+let messages: Buffer[] = [];
+if (mode === 'wire') {
+  chunks.forEach((c, i) => {
+    messages.push(...encodeUpdates(sets[i % 10]!, { afi: 1, safi: 1, prefixes: c }, { fourOctetAs: true }));
+  });
+  chunks.length = 0;
 }
 rib.addPeer({ id: 'p1', address: '192.0.2.1', asn: 65001, routerId: 0x0a000002 }, compilePolicy(ACCEPT_ALL, rib));
+const ctx = updateContext({ fourOctetAs: true, ibgp: false, intern: (k, b) => rib.interner.intern(k, b) });
+gc();
+const before = process.memoryUsage();
 const t0 = process.hrtime.bigint();
-for (let u = 0; u < updates.length; u++) {
-  rib.applyUpdate('p1', { afi: 1, safi: 1, prefixes: updates[u]! }, sets[u % 10]!);
-  updates[u] = [];
+if (mode === 'wire') {
+  for (let i = 0; i < messages.length; i++) {
+    rib.applyMessage('p1', decodeUpdate(messages[i]!.subarray(19), ctx));
+  }
+} else {
+  for (let u = 0; u < chunks.length; u++) {
+    rib.applyUpdate('p1', { afi: 1, safi: 1, prefixes: chunks[u]! }, sets[u % 10]!);
+    chunks[u] = [];
+  }
 }
 const dirty = rib.takeDirty();
 const t1 = process.hrtime.bigint();
 const peak = process.memoryUsage();
+messages = [];
 gc();
 const after = process.memoryUsage();
 console.log(
-  `ingest ${N} v4 prefixes: ${(Number(t1 - t0) / 1e6).toFixed(0)} ms; loc-rib ${rib.size}, dirty ${dirty.v4.length}; ` +
-    `rss peak ${(peak.rss / 2 ** 20).toFixed(0)} MB (start ${(rss0 / 2 ** 20).toFixed(0)} MB); ` +
-    `heap retained after gc ${((after.heapUsed - heap0) / 2 ** 20).toFixed(0)} MB; rss after gc ${(after.rss / 2 ** 20).toFixed(0)} MB`,
+  `${mode}: ${N} v4 prefixes in ${(Number(t1 - t0) / 1e6).toFixed(0)} ms (loc-rib ${rib.size}, dirty ${dirty.v4.length}); ` +
+    `rss before ${mb(before.rss)}, at end ${mb(peak.rss)}, after gc ${mb(after.rss)}; ` +
+    `RIB retained heap+buffers ${mb(after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers + (mode === 'wire' ? 0 : 0))}`,
 );
