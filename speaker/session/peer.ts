@@ -258,6 +258,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     const c = this.#primary;
     if (c.fsm.name !== 'Established' || !c.socket) return false;
     c.socket.write(message);
+    // RFC 4271 §8.2.2 Established: sending an UPDATE restarts the KeepaliveTimer (a deadline move, no syscall).
+    const k = c.fsm.negotiated?.keepaliveSec ?? 0;
+    if (k > 0) c.timers.keepalive.start(k * 1000);
     return true;
   }
 
