@@ -155,7 +155,9 @@ function runFile(file: string, config: ChildConfig): Promise<BenchResult[]> {
     child.on('error', (e) =>
       resolvePromise([{ kind: 'error', file: rel, message: `Cannot start benchmark process: ${e.message}` }]),
     );
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': 'exit' can come before the last IPC message has been read (the child sends its
+    // results and exits at once); 'close' waits for stdio and the IPC channel to end.
+    child.on('close', (code, signal) => {
       if (results) resolvePromise(results);
       else {
         const why = signal ? `killed by ${signal}` : `exit code ${code}`;
