@@ -180,22 +180,26 @@ export class LocRib {
   }
 
   #removeWhere(adj: AdjRibIn, onlyStale: boolean): number {
-    let n = 0;
-    const victims: [PrefixKey, number][] = [];
+    // Collect first (the table must not change under forEach), in two flat arrays: no object per route.
+    const keys: PrefixKey[] = [];
+    const ids: number[] = [];
     this.#table.forEach((k, v) => {
       if (v >= 0) {
         const p = this.#paths.get(v);
-        if (p.peer === adj && (!onlyStale || p.stale)) victims.push([k, p.pathId]);
+        if (p.peer === adj && (!onlyStale || p.stale)) {
+          keys.push(k);
+          ids.push(p.pathId);
+        }
       } else {
         for (const p of this.#multi[-v - 1]!)
-          if (p.peer === adj && (!onlyStale || p.stale)) victims.push([k, p.pathId]);
+          if (p.peer === adj && (!onlyStale || p.stale)) {
+            keys.push(k);
+            ids.push(p.pathId);
+          }
       }
     });
-    for (const [k, pathId] of victims) {
-      this.#set(k, adj, pathId, null);
-      n++;
-    }
-    return n;
+    for (let i = 0; i < keys.length; i++) this.#set(keys[i]!, adj, ids[i]!, null);
+    return keys.length;
   }
 
   /** Re-runs a peer's import policy over what it sent (soft reconfiguration inbound). */

@@ -17,7 +17,7 @@ const PER_UPDATE = 800;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
 
-const rib = new LocRib({ asn: 64512, routerId: 0x0a000001 });
+const rib = new LocRib({ asn: 64512, routerId: 0x0a000001, expectedPrefixes: Number(process.env.PRESIZE ?? 1024) });
 const sets = Array.from({ length: 10 }, (_, i) =>
   rib.interner.internAttrs(baseAttrs('192.0.2.1', { asPath: [{ type: 2, asns: [65001, 65100 + i] }], med: i })),
 );
@@ -59,4 +59,21 @@ console.log(
   `${mode}: ${N} v4 prefixes in ${(Number(t1 - t0) / 1e6).toFixed(0)} ms (loc-rib ${rib.size}, dirty ${dirty.v4.length}); ` +
     `rss before ${mb(before.rss)}, at end ${mb(peak.rss)}, after gc ${mb(after.rss)}; ` +
     `RIB retained heap+buffers ${mb(after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers + (mode === 'wire' ? 0 : 0))}`,
+);
+
+// The rest of the pipeline, for scale: one eBGP Adj-RIB-Out's initial sync, then the session dropping.
+const { AdjRibOut } = await import('./adj-rib-out.js');
+const out = new AdjRibOut(
+  rib,
+  { id: 'p2', address: '192.0.2.9', asn: 65002, routerId: 3, localAddress: '192.0.2.2' },
+  { exportPolicy: compilePolicy(ACCEPT_ALL, rib) },
+);
+const t2 = process.hrtime.bigint();
+const initial = out.initialSync();
+const t3 = process.hrtime.bigint();
+const removed = rib.removePeer('p1');
+const t4 = process.hrtime.bigint();
+console.log(
+  `adj-rib-out initial sync: ${initial.announce.length} groups, ${out.size} prefixes in ${(Number(t3 - t2) / 1e6).toFixed(0)} ms; ` +
+    `removePeer: ${removed} routes in ${(Number(t4 - t3) / 1e6).toFixed(0)} ms; rss ${mb(process.memoryUsage().rss)}`,
 );
