@@ -4,14 +4,32 @@
  * that CLIs and the CNI plugin keep stdout for their results.
  */
 import { type Logger, pino } from 'pino';
+import { CaracalError, ErrorCodes } from './errors.js';
 
 let root: Logger | undefined;
 
-export function rootLogger(): Logger {
-  if (!root) {
-    const level = process.env.CARACAL_LOG_LEVEL ?? (process.env.NODE_TEST_CONTEXT ? 'silent' : 'info');
-    root = pino({ level, base: { pid: process.pid } }, pino.destination(2));
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * The level CARACAL_LOG_LEVEL asks for. Throws INVALID_CONFIG naming the variable for an unknown level
+ * (pino's own error names neither the variable nor the levels it accepts).
+ *
+ * @example logLevelFromEnv({ CARACAL_LOG_LEVEL: 'debug' }) // 'debug'
+ */
+export function logLevelFromEnv(env: Record<string, string | undefined> = process.env): string {
+  const level = env.CARACAL_LOG_LEVEL ?? (env.NODE_TEST_CONTEXT ? 'silent' : 'info');
+  if (!(LEVELS as readonly string[]).includes(level)) {
+    throw new CaracalError(
+      ErrorCodes.InvalidConfig,
+      `Cannot configure logging: CARACAL_LOG_LEVEL must be one of ${LEVELS.join(', ')}: current value is "${level}"`,
+      { details: { variable: 'CARACAL_LOG_LEVEL', value: level } },
+    );
   }
+  return level;
+}
+
+export function rootLogger(): Logger {
+  if (!root) root = pino({ level: logLevelFromEnv(), base: { pid: process.pid } }, pino.destination(2));
   return root;
 }
 
