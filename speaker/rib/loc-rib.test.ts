@@ -216,6 +216,70 @@ describe('LocRib', () => {
   });
 });
 
+describe('LocRib (IPv6, ADD-PATH, order)', () => {
+  const v6 = (bytes: number[], len: number): string =>
+    Buffer.from([...bytes, ...new Array(16 - bytes.length).fill(0)]).toString('latin1') + String.fromCharCode(len);
+
+  it('holds IPv6 keys beside IPv4 ones and pages them after IPv4', () => {
+    const { rib, at } = setup();
+    const k6 = v6([0xfd, 0, 0, 0x10], 64);
+    rib.applyUpdate('ibgp-a', { afi: 2, safi: 1, prefixes: [k6] }, at('fd00::2'));
+    rib.applyUpdate('ibgp-a', b(v4('10.1.0.0/24')), at('10.0.0.2'));
+    assert.equal(rib.best(k6)?.attrs.nextHop, 'fd00::2');
+    assert.deepEqual(rib.takeDirty().v6, [k6]);
+    assert.deepEqual(
+      rib.bestRoutes().routes.map((r) => r.prefix),
+      ['10.1.0.0/24', 'fd00:10::/64'],
+    );
+    rib.withdraw('ibgp-a', { afi: 2, safi: 1, prefixes: [k6] });
+    assert.equal(rib.size, 1);
+  });
+  it('keeps ADD-PATH paths of one peer apart by path id (RFC 7911)', () => {
+    const { rib, at } = setup();
+    const k = v4('10.1.0.0/24');
+    rib.applyUpdate('ibgp-a', { afi: 1, safi: 1, prefixes: [k, k], pathIds: [1, 2] }, at('10.0.0.2'));
+    assert.equal(rib.candidates(k).length, 2);
+    assert.equal(rib.best(k)?.pathId, 1);
+    assert.equal(rib.reason(k), 'path-id');
+    rib.withdraw('ibgp-a', { afi: 1, safi: 1, prefixes: [k], pathIds: [1] });
+    assert.equal(rib.best(k)?.pathId, 2);
+    assert.equal(rib.peer('ibgp-a')?.received, 1);
+  });
+  it('ends with the same best paths whatever order the peers announce in', () => {
+    const peers = ['ibgp-a', 'ibgp-b', 'ebgp'] as const;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...peers), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 5 })), {
+          maxLength: 30,
+        }),
+        fc.array(fc.nat(), { minLength: 30, maxLength: 30 }),
+        (anns, order) => {
+          // Last announcement per (peer, prefix) wins, so shuffle only across distinct (peer, prefix).
+          const last = new Map<string, [string, number, number]>();
+          for (const a of anns) last.set(`${a[0]}/${a[1]}`, a);
+          const uniq = [...last.values()];
+          const run = (list: [string, number, number][]) => {
+            const { rib, at } = setup();
+            const sets = [0, 1, 2, 3, 4, 5].map((i) =>
+              at(`10.0.0.${i + 1}`, { med: i % 3, asPath: [{ type: 2, asns: [65001 + (i % 2)] }] }),
+            );
+            for (const [peer, pfx, set] of list) rib.applyUpdate(peer, b(v4(`10.${pfx}.0.0/24`)), sets[set]!);
+            return [0, 1, 2, 3].map((p) => {
+              const best = rib.best(v4(`10.${p}.0.0/24`));
+              return best ? `${best.peer.config.id}:${best.attrs.nextHop}` : '-';
+            });
+          };
+          const shuffled = uniq
+            .map((u, i) => [order[i]!, u] as const)
+            .sort((x, y) => x[0] - y[0])
+            .map((x) => x[1]);
+          assert.deepEqual(run(uniq), run(shuffled));
+        },
+      ),
+    );
+  });
+});
+
 describe('PrefixTable', () => {
   it('behaves like a Map under random set/delete (backward-shift deletion)', () => {
     fc.assert(
