@@ -6,7 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isCaracalError } from '../common/errors.js';
@@ -190,5 +193,79 @@ function tests(): void {
         server.kill('SIGKILL');
       });
     }
+  });
+
+  const hasBird = spawnSync('bird', ['--version']).status === 0;
+  describe('TCP-MD5 against BIRD 2 on loopback', { skip: hasBird ? false : 'bird is not installed' }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'caracal-md5-bird-'));
+    const base = 21_000 + (process.pid % 20_000);
+    let bird: ReturnType<typeof spawn> | undefined;
+    const server = createServer();
+    const opens: string[] = [];
+    server.on('connection', (s) => {
+      s.once('data', (d: Buffer) => opens.push(d.subarray(0, 19).toString('hex')));
+      s.on('error', () => {});
+    });
+    before(async () => {
+      server.listen(base + 1, '127.0.0.43');
+      await new Promise((r) => server.once('listening', r));
+      setTcpMd5(tcpFd(server)!, '127.0.0.44', 's3cret');
+      writeFileSync(
+        join(dir, 'bird.conf'),
+        [
+          'router id 127.0.0.42;',
+          'protocol bgp passive_md5 {',
+          `  local 127.0.0.42 port ${base} as 65001; neighbor 127.0.0.41 as 65000;`,
+          '  passive on; multihop 2; password "s3cret"; ipv4 { import none; export none; };',
+          '}',
+          'protocol bgp active_md5 {',
+          `  local 127.0.0.44 as 65001; neighbor 127.0.0.43 port ${base + 1} as 65000;`,
+          '  multihop 2; password "s3cret"; connect delay time 1; connect retry time 2;',
+          '  ipv4 { import none; export none; };',
+          '}',
+        ].join('\n'),
+      );
+      bird = spawn(
+        'bird',
+        ['-f', '-c', join(dir, 'bird.conf'), '-s', join(dir, 'bird.ctl'), '-P', join(dir, 'bird.pid')],
+        {
+          stdio: 'ignore',
+        },
+      );
+      await new Promise((r) => setTimeout(r, 500));
+    });
+    after(() => {
+      bird?.kill('SIGKILL');
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const OPEN_HEADER = /^f{32}[0-9a-f]{4}01$/;
+
+    /** Connects from 127.0.0.41 to BIRD's passive side; resolves with the first 19 bytes in hex, or "timeout". */
+    const dialBird = (key: string | undefined): Promise<string> =>
+      new Promise((resolve) => {
+        const s = key === undefined ? new Socket() : md5Socket('127.0.0.42', key);
+        const t = setTimeout(() => {
+          s.destroy();
+          resolve('timeout');
+        }, 1500);
+        s.on('error', () => {});
+        s.once('data', (d: Buffer) => {
+          clearTimeout(t);
+          s.destroy();
+          resolve(d.subarray(0, 19).toString('hex'));
+        });
+        s.connect({ host: '127.0.0.42', port: base, localAddress: '127.0.0.41' });
+      });
+
+    it('`md5Socket()` with the right key gets an OPEN from BIRD; a wrong key and no key get nothing', async () => {
+      assert.match(await dialBird('s3cret'), OPEN_HEADER);
+      assert.equal(await dialBird('wrong'), 'timeout');
+      assert.equal(await dialBird(undefined), 'timeout');
+    });
+    it('`setTcpMd5()` on a listening socket accepts BIRD dialling with the same password', async () => {
+      for (let i = 0; i < 40 && opens.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(opens[0] ?? 'none', OPEN_HEADER);
+    });
   });
 }
