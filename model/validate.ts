@@ -10,7 +10,7 @@
  * input whenever there is one and the reason does not already say it.
  */
 import type { z } from 'zod';
-import { CaracalError, ErrorCodes } from '../common/errors.js';
+import { CaracalError, type ErrorCode, ErrorCodes } from '../common/errors.js';
 import { isKindName, KINDS, type KindName, type ResourceOf } from './kinds.js';
 
 export interface ResourceIssue {
@@ -120,6 +120,32 @@ function issuesOf(error: z.ZodError): ResourceIssue[] {
   });
 }
 
+/** "path: reason; path: reason", at most MAX_ISSUES_IN_MESSAGE of them. */
+function joinIssues(issues: readonly ResourceIssue[]): string {
+  const shown = issues
+    .slice(0, MAX_ISSUES_IN_MESSAGE)
+    .map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`));
+  if (issues.length > MAX_ISSUES_IN_MESSAGE) shown.push(`and ${issues.length - MAX_ISSUES_IN_MESSAGE} more`);
+  return shown.join('; ');
+}
+
+/**
+ * Validate `value` against any schema (a config file, CNI stdin, ...), reporting like `parseResource`:
+ * `Cannot <what>: peers[0].asn: must be at most 4294967295: current value is -1`. Throws INVALID_CONFIG
+ * (or `code`) with `details.issues`.
+ */
+export function parseWithSchema<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what: string,
+  code: ErrorCode = ErrorCodes.InvalidConfig,
+): z.infer<S> {
+  const r = schema.safeParse(value, { error: reasonFor, reportInput: true });
+  if (r.success) return r.data;
+  const issues = issuesOf(r.error);
+  throw new CaracalError(code, `Cannot ${what}: ${joinIssues(issues)}`, { details: { issues }, cause: r.error });
+}
+
 function objectLabel(value: unknown): { name?: string; namespace?: string; label: string } {
   const meta = (value as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
   const name = typeof meta?.name === 'string' ? meta.name : undefined;
@@ -154,13 +180,9 @@ export function safeParseResource<K extends KindName>(kindKey: K, value: unknown
   if (r.success) return { ok: true, value: r.data as ResourceOf<K> };
   const issues = issuesOf(r.error);
   const { label, ...id } = objectLabel(value);
-  const shown = issues
-    .slice(0, MAX_ISSUES_IN_MESSAGE)
-    .map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`));
-  if (issues.length > MAX_ISSUES_IN_MESSAGE) shown.push(`and ${issues.length - MAX_ISSUES_IN_MESSAGE} more`);
   return {
     ok: false,
-    error: new CaracalError(ErrorCodes.InvalidResource, `Cannot accept ${info.kind} ${label}: ${shown.join('; ')}`, {
+    error: new CaracalError(ErrorCodes.InvalidResource, `Cannot accept ${info.kind} ${label}: ${joinIssues(issues)}`, {
       details: { kind: info.kind, ...id, issues },
       cause: r.error,
     }),
