@@ -18,7 +18,7 @@
  */
 import { parseIp } from '../../model/ip.js';
 import type { CompiledPolicy } from '../policy/policy.js';
-import type { PathAttributes } from '../wire/types.js';
+import { Afi, type PathAttributes } from '../wire/types.js';
 import type { AttrInterner } from './attr-intern.js';
 import type { Candidate } from './best-path.js';
 
@@ -111,8 +111,12 @@ export class AdjRibIn {
   accepted = 0;
   /** Of `received`, the ones flagged stale by `markStale` and not yet refreshed or swept. */
   staleCount = 0;
-  /** True between `markStale` and `sweepStale`. */
-  restarting = false;
+  /** AFIs with stale routes: set by `markStale`, cleared per AFI by `sweepStale` (End-of-RIB is per AFI/SAFI). */
+  readonly staleAfis = new Set<number>();
+  /** True between `markStale` and the last `sweepStale`. */
+  get restarting(): boolean {
+    return this.staleAfis.size > 0;
+  }
   /** Current-generation Paths by pre-policy set (a short list: one per post-policy set and path id). */
   #paths = new Map<PathAttributes, Path[]>();
   readonly #igpCost: (nextHop: string) => number;
@@ -167,7 +171,7 @@ export class AdjRibIn {
     for (const list of this.#paths.values()) for (const p of list) p.stale = true;
     this.#paths = new Map();
     this.staleCount = this.received;
-    this.restarting = true;
+    this.staleAfis.add(Afi.IPv4).add(Afi.IPv6);
   }
 }
 

@@ -20,7 +20,7 @@
  */
 import { ACCEPT_ALL, type CompiledPolicy, compilePolicy, formatCommunity } from '../policy/policy.js';
 import { formatPrefixKey } from '../wire/prefix.js';
-import type { NlriBatch, PathAttributes, PrefixKey, UpdateMessage } from '../wire/types.js';
+import { Afi, type NlriBatch, type PathAttributes, type PrefixKey, type UpdateMessage } from '../wire/types.js';
 import { AdjRibIn, type Path, PathRegistry, type PeerConfig } from './adj-rib-in.js';
 import { AttrInterner } from './attr-intern.js';
 import { type BestReason, selectBest } from './best-path.js';
@@ -166,24 +166,27 @@ export class LocRib {
   }
 
   /**
-   * End-of-RIB from the restarted peer, or its restart timer expired (RFC 4724 §4.2): withdraw what was
-   * not refreshed. Returns how many routes were withdrawn.
+   * End-of-RIB from the restarted peer for `afi`, or its restart timer expired (all AFIs; RFC 4724 §4.2):
+   * withdraw the stale routes that were not refreshed. Returns how many routes were withdrawn.
+   * `applyMessage` calls this itself when an End-of-RIB arrives from a restarting peer.
    */
-  sweepStale(id: string): number {
+  sweepStale(id: string, afi?: Afi): number {
     const adj = this.#adj(id);
     if (!adj.restarting) return 0;
-    const n = this.#removeWhere(adj, true);
-    adj.restarting = false;
-    adj.staleCount = 0;
+    const n = this.#removeWhere(adj, true, afi);
+    if (afi === undefined) adj.staleAfis.clear();
+    else adj.staleAfis.delete(afi);
+    if (!adj.restarting) adj.staleCount = 0;
     this.interner.maybeSweep(1);
     return n;
   }
 
-  #removeWhere(adj: AdjRibIn, onlyStale: boolean): number {
+  #removeWhere(adj: AdjRibIn, onlyStale: boolean, afi?: Afi): number {
     // Collect first (the table must not change under forEach), in two flat arrays: no object per route.
     const keys: PrefixKey[] = [];
     const ids: number[] = [];
     this.#table.forEach((k, v) => {
+      if (afi !== undefined && (typeof k === 'number') !== (afi === Afi.IPv4)) return;
       if (v >= 0) {
         const p = this.#paths.get(v);
         if (p.peer === adj && (!onlyStale || p.stale)) {
@@ -221,8 +224,15 @@ export class LocRib {
   // -------------------------------------------------------------------------------------------------------
   // UPDATE processing
 
-  /** Applies a decoded UPDATE: withdrawals, then announcements (or treat-as-withdraw, RFC 7606 §2). */
+  /**
+   * Applies a decoded UPDATE: withdrawals, then announcements (or treat-as-withdraw, RFC 7606 §2); an
+   * End-of-RIB from a restarting peer sweeps that AFI's stale routes (RFC 4724 §4.2).
+   */
   applyMessage(id: string, msg: UpdateMessage): void {
+    if (msg.endOfRib !== undefined) {
+      if (this.#adj(id).restarting) this.sweepStale(id, msg.endOfRib.afi as Afi);
+      return;
+    }
     for (const b of msg.withdrawn) this.withdraw(id, b);
     if (msg.treatAsWithdraw || msg.attributes === undefined) {
       for (const b of msg.reachable) this.withdraw(id, b);
@@ -276,12 +286,12 @@ export class LocRib {
 
   /** Local origination: our own blocks and configured prefixes, preferred over any learned path. */
   originate(prefixes: readonly PrefixKey[], attrs: PathAttributes): void {
-    this.applyUpdate(LOCAL_PEER, { afi: 1, safi: 1, prefixes }, attrs);
+    this.applyUpdate(LOCAL_PEER, { afi: Afi.IPv4, safi: 1, prefixes }, attrs); // afi is not read: keys say
   }
 
   /** Stops originating `prefixes`. */
   unoriginate(prefixes: readonly PrefixKey[]): void {
-    this.withdraw(LOCAL_PEER, { afi: 1, safi: 1, prefixes });
+    this.withdraw(LOCAL_PEER, { afi: Afi.IPv4, safi: 1, prefixes });
   }
 
   /**
