@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { exitCodeOf } from './cli.js';
 import { type LabStatus, netnsPrefix } from './lab.js';
 import { listNetns } from './netns.js';
 
@@ -194,5 +195,16 @@ describe('caracal lab', { skip }, () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /links\[0\]\.b: unknown endpoint "tor2"/);
     assert.equal(existsSync(join(stateRoot, 'bad')), false);
+  });
+});
+
+describe('exitCodeOf()', () => {
+  it('is the exit code, or 128 + the number of the signal that killed the command', () => {
+    assert.equal(exitCodeOf(3, null), 3);
+    assert.equal(exitCodeOf(null, 'SIGINT'), 130);
+    assert.equal(exitCodeOf(null, 'SIGTERM'), 143);
+    assert.equal(exitCodeOf(null, 'SIGKILL'), 137);
+    assert.equal(exitCodeOf(null, 'SIGHUP'), 129, 'not reported as a SIGKILL');
+    assert.equal(exitCodeOf(null, 'SIGSEGV'), 139);
   });
 });

@@ -11,6 +11,7 @@
  * Usage errors throw CaracalError USAGE, which node/cli.ts turns into exit code 2.
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { CaracalError } from '../common/errors.js';
 import { Lab, type LabStatus, loadTopologyFile, stateRootOf } from './lab.js';
 
@@ -235,10 +236,14 @@ async function exec(p: Parsed, stateRoot: string | undefined): Promise<number> {
     child.on('error', (e) =>
       reject(new CaracalError('LAB_COMMAND_FAILED', `Cannot run "${p.rest!.join(' ')}" in "${target}": ${e.message}`)),
     );
-    child.on('close', (code, signal) =>
-      resolve(code ?? (signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : 137)),
-    );
+    child.on('close', (code, signal) => resolve(exitCodeOf(code, signal)));
   });
+}
+
+/** A shell's exit status for a child: its code, or 128 + the number of the signal that killed it. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
 }
 
 export async function main(args: string[]): Promise<number> {
