@@ -193,6 +193,12 @@ describe('step() — RFC 4271 §8.2.2 transition table', () => {
     assert.deepEqual(r.actions[0], { type: 'send-notification', code: 4, subcode: 0, data: new Uint8Array(0) });
   });
 
+  it('`step()` sends the Cease subcode and shutdown communication given with ManualStop', () => {
+    const data = Uint8Array.of(3, 0x62, 0x79, 0x65);
+    const r = step(at('Established'), { type: 'ManualStop', subcode: 3, data });
+    assert.deepEqual(r.actions[0], { type: 'send-notification', code: 6, subcode: 3, data });
+  });
+
   it('`step()` starts no hold or keepalive timer when the negotiated hold time is 0', () => {
     const r = step(at('OpenSent'), { type: 'BGPOpen', open: { ...open, holdTimeSec: 0 } });
     assert.equal(r.state.name, 'OpenConfirm');

@@ -47,11 +47,12 @@ export interface ReceivedError extends NotificationSpec {
 /** RFC 4271 §8.1 events (numbers in comments). */
 export type FsmEvent =
   | { readonly type: 'ManualStart' } // 1
-  | { readonly type: 'ManualStop' } // 2
+  /** 2; `subcode` (default 2, Administrative Shutdown) and `data` (RFC 9003 shutdown communication) for the Cease. */
+  | { readonly type: 'ManualStop'; readonly subcode?: number | undefined; readonly data?: Uint8Array | undefined } // 2
   | { readonly type: 'AutomaticStart' } // 3
   | { readonly type: 'ManualStart_with_PassiveTcpEstablishment' } // 4
   | { readonly type: 'AutomaticStart_with_PassiveTcpEstablishment' } // 5
-  | { readonly type: 'AutomaticStop'; readonly subcode?: number | undefined } // 8 (Cease subcode, RFC 4486)
+  | { readonly type: 'AutomaticStop'; readonly subcode?: number | undefined; readonly data?: Uint8Array | undefined } // 8 (Cease subcode, RFC 4486)
   | { readonly type: 'ConnectRetryTimer_Expires' } // 9
   | { readonly type: 'HoldTimer_Expires' } // 10
   | { readonly type: 'KeepaliveTimer_Expires' } // 11
@@ -188,7 +189,11 @@ const go = (s: FsmState, name: FsmStateName, actions: FsmAction[], extra: Partia
   actions,
 });
 
-const cease = (subcode: number): NotificationSpec => ({ code: ErrorCode.Cease, subcode, data: EMPTY });
+const cease = (subcode: number, data: Uint8Array = EMPTY): NotificationSpec => ({
+  code: ErrorCode.Cease,
+  subcode,
+  data,
+});
 const HOLD_EXPIRED: NotificationSpec = { code: ErrorCode.HoldTimerExpired, subcode: 0, data: EMPTY };
 
 /** Sending OPEN after the TCP connection is up (§8.2.2 Connect/Active, Events 16/17 without DelayOpen). */
@@ -273,9 +278,14 @@ function stepConnectOrActive(s: FsmState, e: FsmEvent): StepResult {
 function stepCommonEnd(s: FsmState, e: FsmEvent): StepResult | undefined {
   switch (e.type) {
     case 'ManualStop':
-      return toIdle(s, e.type, 'manual-stop', { send: cease(CeaseSubcode.AdministrativeShutdown), resetCounter: true });
+      return toIdle(s, e.type, 'manual-stop', {
+        send: cease(e.subcode ?? CeaseSubcode.AdministrativeShutdown, e.data),
+        resetCounter: true,
+      });
     case 'AutomaticStop':
-      return toIdle(s, e.type, 'automatic-stop', { send: cease(e.subcode ?? CeaseSubcode.AdministrativeReset) });
+      return toIdle(s, e.type, 'automatic-stop', {
+        send: cease(e.subcode ?? CeaseSubcode.AdministrativeReset, e.data),
+      });
     case 'HoldTimer_Expires':
       return toIdle(s, e.type, 'hold-timer-expired', { send: HOLD_EXPIRED });
     case 'OpenCollisionDump':

@@ -6,7 +6,6 @@ import { MessageFramer } from '../wire/framing.js';
 import { decodeNotification, encodeKeepalive } from '../wire/messages.js';
 import { encodeOpen } from '../wire/open.js';
 import { MessageType } from '../wire/types.js';
-import type { SessionConfig } from './config.js';
 import type { DownReason } from './fsm.js';
 import type { NegotiatedSession } from './negotiate.js';
 import { Listener, type Md5Port, normalizeAddress, Peer } from './peer.js';
@@ -305,5 +304,3 @@ describe('Peer over loopback', () => {
     assert.equal(normalizeAddress('FD00::1'), 'fd00::1');
   });
 });
-
-export type { SessionConfig };

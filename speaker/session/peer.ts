@@ -23,7 +23,13 @@ import { CaracalError } from '../../common/errors.js';
 import { type Logger, logger as rootChild } from '../../common/logger.js';
 import { CeaseSubcode, ErrorCode, isBgpError, OpenSubcode, UpdateSubcode } from '../wire/errors.js';
 import { MessageFramer } from '../wire/framing.js';
-import { decodeNotification, decodeRouteRefresh, encodeKeepalive, encodeNotification } from '../wire/messages.js';
+import {
+  decodeNotification,
+  decodeRouteRefresh,
+  encodeKeepalive,
+  encodeNotification,
+  shutdownData,
+} from '../wire/messages.js';
 import { decodeOpen, encodeOpen } from '../wire/open.js';
 import {
   HEADER_LEN,
@@ -237,14 +243,22 @@ export class Peer extends EventEmitter<PeerEvents> {
     });
   }
 
-  /** ManualStop (Event 2): Cease / Administrative Shutdown to an open session, then stay Idle. */
-  stop(): void {
+  /**
+   * ManualStop (Event 2): Cease to an open session, then stay Idle. Default subcode 2 (Administrative Shutdown);
+   * 3 (Peer De-configured) when the peer is being removed. `message` is the RFC 9003 shutdown communication.
+   */
+  stop(opts: { subcode?: number; message?: string } = {}): void {
+    const ev: FsmEvent = {
+      type: 'ManualStop',
+      subcode: opts.subcode,
+      data: opts.message === undefined ? undefined : shutdownData(opts.message),
+    };
     this.#enqueue(() => {
       this.#enabled = false;
       this.#restart?.cancel();
       this.#restart = undefined;
-      if (this.#secondary) this.#process(this.#secondary, { type: 'ManualStop' });
-      this.#process(this.#primary, { type: 'ManualStop' });
+      if (this.#secondary) this.#process(this.#secondary, ev);
+      this.#process(this.#primary, ev);
     });
   }
 
@@ -489,7 +503,12 @@ export class Peer extends EventEmitter<PeerEvents> {
           this.#accept(socket);
           return;
         }
-        // §6.8: a new connection colliding with Established is closed.
+        // §6.8: with CollisionDetectEstablishedState the rule decides when the OPEN arrives; without it the
+        // new connection is closed.
+        if (this.#o.config.collisionDetectEstablished) {
+          this.#acceptSecond(socket);
+          return;
+        }
         reject(socket, CeaseSubcode.ConnectionCollisionResolution);
         return;
     }
