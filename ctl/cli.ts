@@ -8,6 +8,7 @@ import { CaracalError, describeError, ErrorCodes, isCaracalError } from '../comm
 import type { Datastore } from '../datastore/types.js';
 import { KINDS, type KindName, type ResourceOf } from '../model/kinds.js';
 import { parseResource } from '../model/validate.js';
+import { fetchJson, type PeerStatus, type RouteStatus, renderPeers, renderRoutes } from './bgp.js';
 import { kindOfManifest, renderTable, resolveKind } from './resources.js';
 
 const USAGE = `Usage: caracalctl <command> [args]
@@ -16,6 +17,8 @@ Commands:
   get KIND [NAME] [-n NAMESPACE] [-l SELECTOR] [-o table|yaml|json]
   apply -f FILE          create or update every resource in a YAML/JSON file (multi-document)
   delete KIND NAME [-n NAMESPACE]
+  bgp peers  --server URL [-o table|json]                    BGP sessions of a speaker (its status API)
+  bgp routes --server URL [--prefix P] [--limit N] [-o table|json]   its Loc-RIB
   version
 
 The datastore comes from CARACAL_DATASTORE=etcdv3|kubernetes with CARACAL_ETCD_ENDPOINTS or KUBECONFIG.`;
@@ -26,6 +29,9 @@ interface Flags {
   selector?: string;
   output: 'table' | 'yaml' | 'json';
   file?: string;
+  server?: string;
+  prefix?: string;
+  limit?: string;
 }
 
 export function parseFlags(args: readonly string[]): Flags {
@@ -40,6 +46,9 @@ export function parseFlags(args: readonly string[]): Flags {
     if (a === '-n' || a === '--namespace') f.namespace = value();
     else if (a === '-l' || a === '--selector') f.selector = value();
     else if (a === '-f' || a === '--filename') f.file = value();
+    else if (a === '--server' || a === '-s') f.server = value();
+    else if (a === '--prefix') f.prefix = value();
+    else if (a === '--limit') f.limit = value();
     else if (a === '-o' || a === '--output') {
       const o = value();
       if (o !== 'table' && o !== 'yaml' && o !== 'json') {
@@ -103,6 +112,26 @@ async function apply(store: Datastore, f: Flags): Promise<void> {
   }
 }
 
+async function bgp(f: Flags): Promise<void> {
+  const [what] = f.positional;
+  if (what !== 'peers' && what !== 'routes')
+    throw new CaracalError(ErrorCodes.Usage, 'Cannot run bgp: say "peers" or "routes"');
+  const server = f.server ?? process.env.CARACAL_STATUS_URL ?? 'http://127.0.0.1:9179';
+  if (what === 'peers') {
+    const peers = (await fetchJson(server, 'bgp/peers')) as PeerStatus[];
+    console.log(f.output === 'json' ? JSON.stringify(peers, null, 2) : renderPeers(peers));
+    return;
+  }
+  const q = new URLSearchParams();
+  if (f.prefix) q.set('prefix', f.prefix);
+  if (f.limit) q.set('limit', f.limit);
+  const routes = (await fetchJson(server, `bgp/routes${q.size ? `?${q}` : ''}`)) as {
+    count: number;
+    routes: RouteStatus[];
+  };
+  console.log(f.output === 'json' ? JSON.stringify(routes, null, 2) : renderRoutes(routes));
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   let store: Datastore | undefined;
@@ -116,6 +145,10 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const f = parseFlags(rest);
+    if (cmd === 'bgp') {
+      await bgp(f);
+      return;
+    }
     if (cmd !== 'get' && cmd !== 'apply' && cmd !== 'delete') {
       throw new CaracalError(ErrorCodes.Usage, `Cannot run caracalctl: unknown command "${cmd}"\n\n${USAGE}`);
     }
