@@ -486,7 +486,8 @@ export function decodeAttr(
       st.unknown.push({
         flags: (flags & (O | T | AttrFlag.Partial)) | AttrFlag.Partial,
         code,
-        value: new Uint8Array(value.buffer, value.byteOffset, value.length),
+        // A copy: interned sets live as long as the route, and a view would pin the whole received chunk.
+        value: new Uint8Array(value),
       });
     }
     return;

@@ -28,7 +28,6 @@ export function checkHeader(hdr: Uint8Array, off: number, maxLen: number): numbe
   }
   const len = ((hdr[off + 16] as number) << 8) | (hdr[off + 17] as number);
   const type = hdr[off + 18] as number;
-  const lenBytes = Uint8Array.from([hdr[off + 16] as number, hdr[off + 17] as number]);
   const min = MIN_LEN[type];
   if (min === undefined || min === 0) {
     throw new BgpError(
@@ -47,7 +46,7 @@ export function checkHeader(hdr: Uint8Array, off: number, maxLen: number): numbe
       ErrorCode.Header,
       HeaderSubcode.BadMessageLength,
       `Cannot frame message of type ${type}: length is ${len}, expected ${min}..${max}`,
-      { data: lenBytes },
+      { data: Uint8Array.of(hdr[off + 16] as number, hdr[off + 17] as number) },
     );
   }
   return len;

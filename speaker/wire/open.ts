@@ -192,7 +192,7 @@ function decodeCapabilities(b: Buffer, off: number, end: number, caps: CapsBuild
         break;
       }
       default:
-        caps.unknown.push({ code, value: new Uint8Array(b.buffer, b.byteOffset + v, len) });
+        caps.unknown.push({ code, value: new Uint8Array(b.subarray(v, off)) }); // a copy, not a view of the chunk
     }
   }
 }

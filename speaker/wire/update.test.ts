@@ -236,6 +236,17 @@ describe('UPDATE packing', () => {
     assert.throws(() => encodeUpdates(huge, { afi: 1, safi: 1, prefixes: [0] }, { fourOctetAs: true }), RangeError);
   });
 
+  it('`encodeUpdates()` refuses an empty next hop, and an IPv4 next hop for IPv6 prefixes', () => {
+    assert.throws(
+      () => encodeUpdates({ ...BASE, nextHop: '' }, { afi: 1, safi: 1, prefixes: [0] }, { fourOctetAs: true }),
+      TypeError,
+    );
+    assert.throws(
+      () => encodeUpdates(BASE, { afi: 2, safi: 1, prefixes: [parsePrefixKey('fd00::/8')] }, { fourOctetAs: true }),
+      TypeError,
+    );
+  });
+
   it('`encodeUpdates()` and `encodeWithdrawals()` return nothing for an empty batch', () => {
     assert.deepEqual(encodeUpdates(BASE, { afi: 1, safi: 1, prefixes: [] }, { fourOctetAs: true }), []);
     assert.deepEqual(encodeWithdrawals({ afi: 2, safi: 1, prefixes: [] }), []);

@@ -392,6 +392,10 @@ export function encodeUpdates(attrs: PathAttributes, batch: NlriBatch, opts: Upd
   const addPath = opts.addPathSend === true;
   const ids = addPath ? (batch.pathIds ?? []) : undefined;
   const v6NextHop = attrs.nextHop.includes(':');
+  if (attrs.nextHop === '') throw new TypeError('Cannot encode UPDATE: the attribute set has no next hop');
+  if (batch.afi === Afi.IPv6 && !v6NextHop) {
+    throw new TypeError(`Cannot encode UPDATE: IPv6 prefixes need an IPv6 next hop: next hop is "${attrs.nextHop}"`);
+  }
   const classic = batch.afi === Afi.IPv4 && !v6NextHop;
   const rest = encodeAttrs(attrs, { fourOctetAs: opts.fourOctetAs, classicNextHop: classic });
   // MP_REACH_NLRI: 4-byte header (always extended length), AFI, SAFI, NH length, NH, reserved.
