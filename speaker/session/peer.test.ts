@@ -89,6 +89,24 @@ describe('Peer over loopback', () => {
     }
   });
 
+  it('`Listener` on the dual-stack "::" dispatches an IPv4 peer (seen as ::ffff:127.0.0.1)', async () => {
+    const listener = new Listener({ port: 0 });
+    const pb = new Peer({
+      config: testConfig({ localAs: 65001, peerAs: 65000, bgpId: 2, passive: true }),
+      peerAddress: '127.0.0.1',
+    });
+    listener.addPeer(pb);
+    const port = await listener.listen();
+    servers.push(listener);
+    const pa = new Peer({ config: testConfig(), peerAddress: '127.0.0.1', peerPort: port });
+    const up = Promise.all([once(pa, 'established'), once(pb, 'established')]);
+    pb.start();
+    pa.start();
+    await until(up, 5000, 'Established');
+    pa.stop();
+    pb.stop();
+  });
+
   it('`Peer` resolves a connection collision when both sides dial: one connection each, both Established', async () => {
     const cfgA = testConfig({ bgpId: 1 });
     const cfgB = testConfig({ localAs: 65001, peerAs: 65000, bgpId: 2 });
@@ -290,6 +308,9 @@ describe('Peer over loopback', () => {
     const p = new Peer({ config, peerAddress: '127.0.0.1', peerPort: raw.port, backoff: FAST });
     const downs: DownReason[] = [];
     p.on('down', (r) => downs.push(r));
+    p.on('down', () => {
+      throw new Error('listener bug: must not stop the automatic restart');
+    });
     const restarted = once(p, 'peer-restarted') as Promise<[NegotiatedSession]>;
     p.start();
     const [s] = await until(restarted, 3000, 'peer-restarted');

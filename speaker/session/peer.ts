@@ -304,6 +304,15 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
   }
 
+  /** Emits to our listeners; a listener that throws is logged and does not cut the step short. */
+  #signal<K extends keyof PeerEvents>(name: K, ...args: PeerEvents[K]): void {
+    try {
+      (this.emit as (n: K, ...a: PeerEvents[K]) => boolean)(name, ...args);
+    } catch (e) {
+      this.#log.error({ err: e, event: 'listenerError', listener: name }, 'A BGP session event listener threw');
+    }
+  }
+
   #feed(c: Connection, e: FsmEvent): void {
     this.#enqueue(() => this.#process(c, e));
   }
@@ -343,7 +352,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const idle = c.fsm.name === 'Idle' && from !== 'Idle';
     if (idle) this.#onIdle(c, down);
     // After #onIdle: a connection replaced by the other one (collision) reports no state of its own.
-    if (c === this.#primary && from !== c.fsm.name) this.emit('state', c.fsm.name, from);
+    if (c === this.#primary && from !== c.fsm.name) this.#signal('state', c.fsm.name, from);
   }
 
   #exec(c: Connection, a: FsmAction): void {
@@ -379,10 +388,10 @@ export class Peer extends EventEmitter<PeerEvents> {
         this.#established(c, a.session);
         return;
       case 'deliver-update':
-        this.emit('update', a.update);
+        this.#signal('update', a.update);
         return;
       case 'deliver-route-refresh':
-        this.emit('route-refresh', a.refresh);
+        this.#signal('route-refresh', a.refresh);
         return;
       case 'update-error-tolerated':
         if (this.#log.isLevelEnabled('debug'))
@@ -412,8 +421,8 @@ export class Peer extends EventEmitter<PeerEvents> {
       { event: 'sessionUp', holdTimeSec: session.holdTimeSec, families: session.families.length, ibgp: session.ibgp },
       'BGP session established',
     );
-    this.emit('established', session);
-    if (session.gracefulRestart?.peerRestarted) this.emit('peer-restarted', session);
+    this.#signal('established', session);
+    if (session.gracefulRestart?.peerRestarted) this.#signal('peer-restarted', session);
   }
 
   /** Drops a connection without protocol (it never sent or got an OPEN), removing it from the peer. */
@@ -437,7 +446,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       // The other connection carries on (collision resolved in its favour, or it was already further).
       this.#primary = this.#secondary;
       this.#secondary = undefined;
-      if (wasUp && reason) this.emit('down', reason);
+      if (wasUp && reason) this.#signal('down', reason);
       return;
     }
     if (reason) {
@@ -447,7 +456,7 @@ export class Peer extends EventEmitter<PeerEvents> {
           { event: 'sessionDown', reason: reason.kind, code: reason.code, subcode: reason.subcode },
           'BGP session down',
         );
-      this.emit('down', reason);
+      this.#signal('down', reason);
     }
     if (!wasUp) this.#failures++;
     if (this.#enabled && this.#o.autoRestart !== false && this.#restart === undefined) {
