@@ -19,6 +19,8 @@ describe('parseEtcdEndpoints()', () => {
     ['http://', /not a URL/],
     ['http://a:1,,http://b:2', /empty entry/],
     ['http://etcd:2379/v3', /only scheme, host and port/],
+    ['http://:secret@etcd:2379', /only scheme, host and port/], // would have been dropped silently
+    ['http://etcd:2379#x', /only scheme, host and port/],
     ['grpc://etcd:2379', /scheme/],
   ] as const) {
     it(`rejects "${value}" with INVALID_CONFIG naming CARACAL_ETCD_ENDPOINTS`, () => {

@@ -52,7 +52,9 @@ export function parseEtcdEndpoints(value: string | undefined): string[] {
       url.hostname === '' ||
       (url.pathname !== '/' && url.pathname !== '') ||
       url.search !== '' ||
-      url.username !== ''
+      url.hash !== '' ||
+      url.username !== '' ||
+      url.password !== ''
     ) {
       throw badEnv('CARACAL_ETCD_ENDPOINTS', `has "${entry}": want only scheme, host and port`, value);
     }
