@@ -126,11 +126,18 @@ function openWatch(s: TestApiServer, path: string) {
       }
       return events;
     },
+    /** Wait for the stream to end (`done` settles then), not by polling. */
     async untilEnded(timeoutMs = 2000): Promise<void> {
-      const deadline = Date.now() + timeoutMs;
-      while (!ended) {
-        if (Date.now() > deadline) throw new Error('timed out waiting for the watch to end');
-        await new Promise((r) => setTimeout(r, 20));
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          done,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error('timed out waiting for the watch to end')), timeoutMs);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async close(): Promise<void> {
