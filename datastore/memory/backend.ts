@@ -258,9 +258,15 @@ export class MemoryBackend implements Backend {
     w.scheduled = true;
     queueMicrotask(() => {
       w.scheduled = false;
-      for (const ev of w.pending.splice(0)) {
-        if (w.ended) return;
-        w.h.onEvent(ev);
+      try {
+        for (const ev of w.pending.splice(0)) {
+          if (w.ended) return;
+          w.h.onEvent(ev);
+        }
+      } catch (e) {
+        // As the real drivers do: a handler that throws ends its stream (the store resumes before the event)
+        // rather than escaping from a microtask and taking the process down.
+        this.#end(w, { gone: false, error: e });
       }
     });
   }

@@ -2,7 +2,11 @@
  * The datastore contract against the in-memory backend (restart = every stream ends without `gone`;
  * compact = history dropped up to the current revision).
  */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KINDS } from '../../model/kinds.js';
 import { runDatastoreContract } from '../contract.js';
+import { poolCidrV4, sampleIPPool } from '../contract-fixtures.js';
 import { createDatastore } from '../store.js';
 import { MemoryBackend } from './backend.js';
 
@@ -18,4 +22,34 @@ runDatastoreContract('memory', async () => {
     putRaw: async (kind, value) => backend.putRaw(kind, value),
     teardown: () => store.close(),
   };
+});
+
+describe('MemoryBackend watch', () => {
+  it('a handler that throws ends the stream with its error; the events after it are not delivered', async () => {
+    const backend = new MemoryBackend();
+    const failure = new Error('handler failed');
+    const seen: string[] = [];
+    const ended = new Promise<{ gone: boolean; error?: unknown }>((resolve) => {
+      backend.watch(
+        KINDS.IPPool,
+        { fromRevision: backend.revision },
+        {
+          onEvent: (e) => {
+            if (e.type === 'bookmark') return;
+            seen.push(String((e.object.value.metadata as { name?: unknown }).name));
+            if (seen.length === 1) throw failure;
+          },
+          onEnd: resolve,
+        },
+      );
+    });
+    await backend.create(KINDS.IPPool, sampleIPPool('a') as unknown as Record<string, unknown>);
+    await backend.create(
+      KINDS.IPPool,
+      sampleIPPool('b', { cidr: poolCidrV4(1) }) as unknown as Record<string, unknown>,
+    );
+    assert.deepEqual(await ended, { gone: false, error: failure });
+    assert.deepEqual(seen, ['a']);
+    assert.equal(backend.watchCount, 0);
+  });
 });
