@@ -117,6 +117,7 @@ export type RawEvent =
   | { type: 'bookmark'; revision: Revision };
 
 export interface RawWatchHandlers {
+  /** If this throws, the backend ends the stream with `onEnd({ gone: false, error })`: never skips the event. */
   onEvent(e: RawEvent): void;
   /**
    * The stream ended. `gone` = fromRevision is no longer available (compacted / 410 Gone): relist.
