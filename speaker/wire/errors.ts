@@ -80,6 +80,11 @@ export const ACTION_SEVERITY: Readonly<Record<ErrorAction, number>> = {
 const EMPTY = new Uint8Array(0);
 const BRAND = Symbol.for('caracal.bgp-error');
 
+/**
+ * @example
+ * throw new BgpError(ErrorCode.Update, UpdateSubcode.MalformedAsPath, 'Cannot decode AS_PATH: a segment is empty',
+ *   { data: value, action: 'treat-as-withdraw' });
+ */
 export class BgpError extends Error {
   override readonly name = 'BgpError';
   readonly code: ErrorCode;

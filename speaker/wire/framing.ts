@@ -52,6 +52,14 @@ export function checkHeader(hdr: Uint8Array, off: number, maxLen: number): numbe
   return len;
 }
 
+/**
+ * @example
+ * const framer = new MessageFramer();
+ * socket.on('data', (chunk) => {
+ *   framer.push(chunk);
+ *   for (let m = framer.pull(); m; m = framer.pull()) onMessage(decodeMessage(m, ctx));
+ * });
+ */
 export class MessageFramer {
   readonly #chunks: Buffer[] = [];
   /** Read offset into #chunks[0]. */

@@ -14,6 +14,12 @@ export interface MessageContext extends UpdateContext {
   readonly maxLen?: number | undefined;
 }
 
+/**
+ * Decode one whole message; throws a `BgpError` whose `toNotification()` is what to send before closing.
+ * @example
+ * const msg = decodeMessage(framer.pull()!, updateContext({ fourOctetAs: true, ibgp: false }));
+ * if (msg.type === MessageType.Update && !msg.treatAsWithdraw) rib.add(msg.reachable, msg.attributes);
+ */
 export function decodeMessage(buf: Buffer, ctx: MessageContext): BgpMessage {
   if (buf.length < HEADER_LEN) {
     throw new BgpError(

@@ -49,7 +49,11 @@ function malformedCap(code: number, len: number, expected: string): BgpError {
   return openError(0, `capability ${code} has length ${len}, expected ${expected}`);
 }
 
-/** Decode an OPEN body (the bytes after the 19-byte header). */
+/**
+ * Decode an OPEN body (the bytes after the 19-byte header).
+ * @example
+ * peerAs(decodeOpen(msg.subarray(HEADER_LEN))) // the real AS, from the 4-octet AS capability if present
+ */
 export function decodeOpen(body: Buffer): OpenMessage {
   if (body.length < 10) throw openError(0, `body is ${body.length} bytes, expected at least 10`);
   const version = body[0] as number;
@@ -269,7 +273,12 @@ export function sizeOpen(msg: OpenMessage): number {
   return HEADER_LEN + 10 + (extended ? 3 : 0) + size;
 }
 
-/** Encode a whole OPEN message (header included). */
+/**
+ * Encode a whole OPEN message (header included).
+ * @example
+ * encodeOpen({ type: 1, version: 4, myAs: AS_TRANS, holdTimeSec: 90, bgpId: 0x0a000001,
+ *   capabilities: { ...NO_CAPABILITIES, fourOctetAs: 4_200_000_001, routeRefresh: true } });
+ */
 export function encodeOpen(msg: OpenMessage): Buffer {
   const caps = capabilityList(msg.capabilities);
   const { extended, size } = paramsSize(caps);

@@ -101,13 +101,21 @@ export function writeIpv6(text: string, out: Uint8Array, off: number): number {
   return off + 16;
 }
 
-/** "10.0.0.0/8" or "fd00::/64". */
+/**
+ * "10.0.0.0/8" or "fd00::/64".
+ * @example
+ * formatPrefixKey(parsePrefixKey('fd00::1/64')) // 'fd00::/64'
+ */
 export function formatPrefixKey(key: PrefixKey): string {
   if (typeof key === 'number') return `${formatIpv4(prefixAddrV4(key))}/${prefixLenV4(key)}`;
   return `${formatIpv6(Buffer.from(key.slice(0, 16), 'latin1'))}/${prefixLenV6(key)}`;
 }
 
-/** The key of "10.0.0.0/8" (a number) or "fd00::/64" (a string); host bits are cleared. */
+/**
+ * The key of "10.0.0.0/8" (a number) or "fd00::/64" (a string); host bits are cleared.
+ * @example
+ * parsePrefixKey('10.0.0.0/8') // 0x0a000000 * 64 + 8
+ */
 export function parsePrefixKey(text: string): PrefixKey {
   const slash = text.indexOf('/');
   if (slash < 0) throw new TypeError(`Cannot parse prefix "${text}": no "/"`);

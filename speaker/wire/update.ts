@@ -150,6 +150,9 @@ function decodeMpReach(b: Buffer, start: number, end: number, ctx: UpdateContext
 /**
  * Decode an UPDATE body (the bytes after the 19-byte header). Throws a session-reset `BgpError`; every
  * milder RFC 7606 outcome is recorded in the result (`treatAsWithdraw`, `discarded`).
+ * @example
+ * const u = decodeUpdate(msg.subarray(HEADER_LEN), updateContext({ fourOctetAs: true, ibgp: true, intern }));
+ * for (const b of u.reachable) for (const key of b.prefixes) adjRibIn.set(key, u.attributes);
  */
 export function decodeUpdate(body: Buffer, ctx: UpdateContext): UpdateMessage {
   const bodyLen = body.length;
@@ -384,6 +387,8 @@ function header(out: Buffer, total: number): void {
  * Pack `batch` into as few UPDATEs as fit in `maxLen`, all carrying `attrs`: classic NLRI for IPv4 with an
  * IPv4 next hop, MP_REACH_NLRI (first attribute, RFC 7606 §5.1) for IPv6, and for IPv4 with an IPv6 next
  * hop (RFC 8950).
+ * @example
+ * for (const m of encodeUpdates(attrs, { afi: 1, safi: 1, prefixes: keys }, { fourOctetAs: true })) socket.write(m);
  */
 export function encodeUpdates(attrs: PathAttributes, batch: NlriBatch, opts: UpdateEncodeOptions): Buffer[] {
   const n = batch.prefixes.length;
@@ -453,7 +458,11 @@ export interface WithdrawEncodeOptions {
   readonly maxLen?: number | undefined;
 }
 
-/** Pack withdrawals: the classic Withdrawn Routes field for IPv4, MP_UNREACH_NLRI otherwise. */
+/**
+ * Pack withdrawals: the classic Withdrawn Routes field for IPv4, MP_UNREACH_NLRI otherwise.
+ * @example
+ * encodeWithdrawals({ afi: 2, safi: 1, prefixes: [parsePrefixKey('fd00:1::/64')] });
+ */
 export function encodeWithdrawals(batch: NlriBatch, opts: WithdrawEncodeOptions = {}): Buffer[] {
   const n = batch.prefixes.length;
   if (n === 0) return [];
@@ -500,7 +509,11 @@ export function encodeWithdrawals(batch: NlriBatch, opts: WithdrawEncodeOptions 
   return out;
 }
 
-/** RFC 4724 §2: an empty UPDATE for IPv4 unicast, else an MP_UNREACH_NLRI with no NLRI. */
+/**
+ * RFC 4724 §2: an empty UPDATE for IPv4 unicast, else an MP_UNREACH_NLRI with no NLRI.
+ * @example
+ * socket.write(encodeEndOfRib({ afi: Afi.IPv6, safi: Safi.Unicast }));
+ */
 export function encodeEndOfRib(afiSafi: AfiSafi): Buffer {
   if (afiSafi.afi === Afi.IPv4 && afiSafi.safi === Safi.Unicast) {
     const m = Buffer.alloc(HEADER_LEN + 4);
