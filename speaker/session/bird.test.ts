@@ -10,10 +10,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
+import { formatPrefixKey } from '../wire/prefix.js';
+import type { UpdateMessage } from '../wire/types.js';
 import type { DownReason } from './fsm.js';
 import type { NegotiatedSession } from './negotiate.js';
 import { Listener, Peer } from './peer.js';
 import { testConfig } from './testing.js';
+import { wireUpdateDecoder } from './update-decoder.js';
 
 const hasBird = spawnSync('bird', ['--version']).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'caracal-bird-'));
@@ -27,7 +30,7 @@ function birdc(cmd: string): string {
   return spawnSync('birdc', ['-s', join(dir, 'bird.ctl'), cmd], { encoding: 'utf8' }).stdout;
 }
 
-it('`Peer` reaches Established with BIRD 2 when both dial, receives its UPDATE, and BIRD sees the session up', {
+it('`Peer` reaches Established with BIRD 2 when both dial, decodes its UPDATE, and BIRD sees the session up', {
   skip: hasBird ? false : 'bird is not installed',
   timeout: 30_000,
 }, async () => {
@@ -41,6 +44,7 @@ it('`Peer` reaches Established with BIRD 2 when both dial, receives its UPDATE, 
     peerPort: birdPort,
     localAddress: ours,
     backoff: { baseMs: 50, maxMs: 200 },
+    decodeUpdate: wireUpdateDecoder(),
   });
   listener.addPeer(peer);
   const ourPort = await listener.listen();
@@ -71,7 +75,7 @@ it('`Peer` reaches Established with BIRD 2 when both dial, receives its UPDATE, 
   const downs: DownReason[] = [];
   peer.on('down', (r) => downs.push(r));
   const up = once(peer, 'established') as Promise<[NegotiatedSession]>;
-  const update = once(peer, 'update') as Promise<[Uint8Array]>;
+  const update = once(peer, 'update') as Promise<[UpdateMessage]>;
   peer.start();
   try {
     const [session] = await Promise.race([
@@ -90,7 +94,15 @@ it('`Peer` reaches Established with BIRD 2 when both dial, receives its UPDATE, 
       update,
       new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no UPDATE from BIRD')), 10_000).unref()),
     ]);
-    assert.ok(u.length > 23);
+    assert.deepEqual(
+      u.reachable.flatMap((b) => b.prefixes.map(formatPrefixKey)),
+      ['198.51.100.0/24'],
+    );
+    assert.equal(u.attributes?.nextHop, '127.0.0.32');
+    assert.deepEqual(
+      u.attributes?.asPath.flatMap((seg) => seg.asns),
+      [65001],
+    );
     // Let a few keepalive intervals pass: the session must stay up in both directions.
     await new Promise((r) => setTimeout(r, 4500));
     assert.equal(peer.state, 'Established');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { type CollisionInput, type CollisionVerdict, resolveCollision, survivingDirection } from './collision.js';
 import type { FsmStateName } from './fsm.js';
 
@@ -66,6 +67,17 @@ describe('resolveCollision()', () => {
         remoteAs: 2,
       }),
       'close-newer',
+    );
+  });
+  it('`survivingDirection()` makes both speakers keep the same connection', () => {
+    const id = fc.integer({ min: 1, max: 0xffffffff });
+    const as = fc.integer({ min: 1, max: 0xffffffff });
+    fc.assert(
+      fc.property(id, id, as, as, (l, r, la, ra) => {
+        fc.pre(l !== r || la !== ra);
+        // The connection we dialled is the one the peer accepted, and vice versa.
+        assert.notEqual(survivingDirection(l, r, la, ra), survivingDirection(r, l, ra, la));
+      }),
     );
   });
   it('`survivingDirection()` breaks equal BGP ids by the larger AS (RFC 6286 §2.3)', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { AS_TRANS, BgpRole } from '../wire/types.js';
 import { buildOpen, IPV4_UNICAST, IPV6_UNICAST } from './config.js';
 import { negotiate } from './negotiate.js';
@@ -144,5 +145,47 @@ describe('negotiate()', () => {
   it('`negotiate()` agrees on extended message, 4-octet AS and route refresh only when both sent them', () => {
     const n = negotiate(buildOpen(c), peerOpen(c, {}, { extendedMessage: false, routeRefresh: true }));
     assert.deepEqual([n.extendedMessage, n.fourOctetAs, n.routeRefresh], [false, true, true]);
+  });
+});
+
+describe('negotiate() properties', () => {
+  const fam = fc.constantFrom(IPV4_UNICAST, IPV6_UNICAST);
+  const mode = fc.constantFrom('send' as const, 'receive' as const, 'both' as const);
+  const side = fc.record({
+    hold: fc.constantFrom(0, 3, 9, 90, 240),
+    families: fc.uniqueArray(fam, { maxLength: 2 }),
+    addPath: fc.uniqueArray(fc.record({ f: fam, mode }), { maxLength: 2, selector: (a) => a.f.afi }),
+    em: fc.boolean(),
+  });
+  it('`negotiate()` is symmetric: what one side sends the other receives, and both agree on the rest', () => {
+    fc.assert(
+      fc.property(side, side, (a, b) => {
+        const cfg = (x: typeof a, local: number, peer: number) =>
+          testConfig({
+            localAs: local,
+            peerAs: peer,
+            holdTimeSec: x.hold,
+            families: x.families,
+            addPath: x.addPath.map((p) => ({ ...p.f, mode: p.mode })),
+            extendedMessage: x.em,
+          });
+        const oa = buildOpen(cfg(a, 65000, 65001));
+        const ob = buildOpen(cfg(b, 65001, 65000));
+        const ab = negotiate(oa, ob);
+        const ba = negotiate(ob, oa);
+        assert.equal(ab.holdTimeSec, ba.holdTimeSec);
+        assert.equal(ab.keepaliveSec, ba.keepaliveSec);
+        assert.ok(ab.holdTimeSec === 0 ? ab.keepaliveSec === 0 : ab.keepaliveSec * 3 <= ab.holdTimeSec);
+        assert.deepEqual(new Set(ab.families.map((f) => f.afi)), new Set(ba.families.map((f) => f.afi)));
+        assert.equal(ab.extendedMessage, ba.extendedMessage);
+        for (const x of ab.addPath) {
+          const y = ba.addPath.find((p) => p.afi === x.afi && p.safi === x.safi);
+          assert.ok(y);
+          assert.deepEqual([x.send, x.receive], [y.receive, y.send]);
+        }
+        assert.equal(ab.addPath.length, ba.addPath.length);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
