@@ -38,8 +38,6 @@ export interface PeerConfig {
   readonly localAddress?: string | undefined;
   /** Accept routes whose AS path contains our AS up to this many times (default 0). */
   readonly allowOwnAs?: number | undefined;
-  /** When set, routes are not sent to this peer (used for the local pseudo-peer). */
-  readonly passive?: boolean | undefined;
 }
 
 /** A Loc-RIB candidate: one peer's route attributes (with a path id), shared across prefixes. */
@@ -119,6 +117,8 @@ export class AdjRibIn {
   }
   /** Current-generation Paths by pre-policy set (a short list: one per post-policy set and path id). */
   #paths = new Map<PathAttributes, Path[]>();
+  /** Stale-generation Paths made while restarting (`LocRib.setImportPolicy` re-evaluating stale routes). */
+  #stalePaths = new Map<PathAttributes, Path[]>();
   readonly #igpCost: (nextHop: string) => number;
   /** Per pre-policy set: after eBGP normalisation and loop checks; null when the loop check rejects it. */
   readonly normalised = new Map<PathAttributes, PathAttributes | null>();
@@ -136,18 +136,23 @@ export class AdjRibIn {
     this.peerAddr = opts.local || config.address === '' ? 0n : parseIp(config.address).value;
   }
 
-  /** The shared Path for (pre, post, path id) in the current generation; `post` null: rejected. */
-  pathFor(pre: PathAttributes, post: PathAttributes | null, pathId: number, reg: PathRegistry): Path {
-    let list = this.#paths.get(pre);
+  /**
+   * The shared Path for (pre, post, path id) in the current generation, or with `stale` in the stale one
+   * (re-evaluating a stale route must not make it fresh); `post` null: rejected.
+   */
+  pathFor(pre: PathAttributes, post: PathAttributes | null, pathId: number, reg: PathRegistry, stale = false): Path {
+    const cache = stale ? this.#stalePaths : this.#paths;
+    let list = cache.get(pre);
     if (list === undefined) {
       list = [];
-      this.#paths.set(pre, list);
+      cache.set(pre, list);
     }
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
       if (p.post === post && p.pathId === pathId) return p;
     }
     const p = new Path(this, pre, post, pathId, post === null ? 0 : this.#igpCost(post.nextHop));
+    p.stale = stale;
     reg.add(p);
     list.push(p);
     return p;
@@ -155,20 +160,23 @@ export class AdjRibIn {
 
   /** Called when the last table entry let go of `p`. */
   dropPath(p: Path, reg: PathRegistry): void {
-    const list = this.#paths.get(p.pre);
-    if (list !== undefined) {
-      const i = list.indexOf(p);
-      if (i >= 0) {
-        list.splice(i, 1);
-        if (list.length === 0) this.#paths.delete(p.pre);
-      }
+    for (const cache of [this.#paths, this.#stalePaths]) {
+      const list = cache.get(p.pre);
+      const i = list === undefined ? -1 : list.indexOf(p);
+      if (i < 0) continue;
+      list!.splice(i, 1);
+      if (list!.length === 0) cache.delete(p.pre);
     }
     reg.remove(p);
   }
 
   /** RFC 4724 §4.2: flag everything stale and start a fresh generation for refreshed routes. */
   markStale(): void {
-    for (const list of this.#paths.values()) for (const p of list) p.stale = true;
+    for (const [pre, list] of this.#paths) {
+      for (const p of list) p.stale = true;
+      const old = this.#stalePaths.get(pre);
+      this.#stalePaths.set(pre, old === undefined ? list : [...old, ...list]);
+    }
     this.#paths = new Map();
     this.staleCount = this.received;
     this.staleAfis.add(Afi.IPv4).add(Afi.IPv6);

@@ -56,7 +56,7 @@ const hexOf = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.b
 
 /** A canonical text form of an attribute set: equal sets give equal strings. Not a wire format. */
 export function canonicalKey(a: AttrInit): string {
-  let s = `\u0000C${a.origin}|`;
+  let s = `\u0101C${a.origin}|`; // \u0101 never starts a codec key (raw bytes are latin1)
   for (const seg of a.asPath) s += `${seg.type}:${seg.asns.join(',')};`;
   s += `|${a.nextHop}|${a.nextHopLinkLocal ?? ''}|${a.med ?? ''}|${a.localPref ?? ''}|${a.atomicAggregate ? 1 : 0}|`;
   s += a.aggregator ? `${a.aggregator.asn}@${a.aggregator.address}` : '';

@@ -305,3 +305,31 @@ describe('PrefixTable', () => {
     );
   });
 });
+
+describe('LocRib (bounds)', () => {
+  it('keeps the dirty list bounded when a prefix flaps and nobody takes it', () => {
+    const rib = new LocRib({ asn: 64512, routerId: 1 });
+    rib.addPeer({ id: 'p', address: '10.0.0.2', asn: 64512, routerId: 2 });
+    const a = rib.interner.internAttrs(baseAttrs('10.0.0.2'));
+    const k = v4('10.1.0.0/24');
+    for (let i = 0; i < 200_000; i++) {
+      rib.applyUpdate('p', b(k), a);
+      rib.withdraw('p', b(k));
+    }
+    assert.ok(rib.takeDirty().v4.length <= 65_537);
+  });
+  it('re-evaluating a stale route under a new import policy keeps it stale (RFC 4724)', () => {
+    const rib = new LocRib({ asn: 64512, routerId: 1 });
+    rib.addPeer({ id: 'p', address: '10.0.0.2', asn: 64512, routerId: 2 });
+    rib.applyUpdate('p', b(v4('10.1.0.0/24')), rib.interner.internAttrs(baseAttrs('10.0.0.2')));
+    rib.markStale('p');
+    rib.setImportPolicy(
+      'p',
+      compilePolicy({ name: 'lp', rules: [{ match: {}, actions: { setLocalPref: 50 } }], default: 'accept' }, rib),
+    );
+    assert.equal(rib.best(v4('10.1.0.0/24'))?.localPref, 50);
+    assert.equal(rib.best(v4('10.1.0.0/24'))?.stale, true);
+    assert.equal(rib.sweepStale('p'), 1);
+    assert.equal(rib.size, 0);
+  });
+});

@@ -80,6 +80,8 @@ export class LocRib {
   #routes = 0;
   #dirtyV4: number[] = [];
   #dirtyV6: string[] = [];
+  #dirtyCap4 = 65_536;
+  #dirtyCap6 = 65_536;
   /** Bumped on every best-path change; status snapshots key on it. */
   #version = 0;
   #snapshot: { version: number; keys: PrefixKey[] } | undefined;
@@ -93,7 +95,7 @@ export class LocRib {
     this.#paths = new PathRegistry(this.interner);
     this.#table = new PrefixTable(opts.expectedPrefixes ?? 1024);
     this.#local = new AdjRibIn(
-      { id: LOCAL_PEER, address: '', asn: opts.asn, routerId: opts.routerId, passive: true },
+      { id: LOCAL_PEER, address: '', asn: opts.asn, routerId: opts.routerId },
       { ibgp: false, local: true, importPolicy: compilePolicy(ACCEPT_ALL, this), igpCost: () => 0 },
     );
   }
@@ -217,7 +219,7 @@ export class LocRib {
     for (const [k, p] of todo) {
       const eff = this.#normalise(adj, p.pre);
       const post = eff === null ? null : policy.evaluate(k, eff, adj.local);
-      this.#set(k, adj, p.pathId, adj.pathFor(p.pre, post, p.pathId, this.#paths));
+      this.#set(k, adj, p.pathId, adj.pathFor(p.pre, post, p.pathId, this.#paths, p.stale));
     }
   }
 
@@ -438,8 +440,24 @@ export class LocRib {
 
   #dirty(key: PrefixKey): void {
     this.#version++;
-    if (typeof key === 'number') this.#dirtyV4.push(key);
-    else this.#dirtyV6.push(key);
+    if (typeof key === 'number') {
+      if (this.#dirtyV4.push(key) > this.#dirtyCap4) {
+        this.#dirtyV4 = [...new Set(this.#dirtyV4)];
+        this.#dirtyCap4 = this.#nextCap(this.#dirtyV4.length);
+      }
+    } else if (this.#dirtyV6.push(key) > this.#dirtyCap6) {
+      this.#dirtyV6 = [...new Set(this.#dirtyV6)];
+      this.#dirtyCap6 = this.#nextCap(this.#dirtyV6.length);
+    }
+  }
+
+  /**
+   * Duplicates are tolerated, but if nobody calls `takeDirty()` for a while a flapping prefix must not grow
+   * the lists without bound: past the cap they are deduplicated, and the cap doubles past what remains, so
+   * the cost stays amortised O(1) per change.
+   */
+  #nextCap(distinct: number): number {
+    return Math.max(65_536, 2 * distinct, 2 * this.#table.size);
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -453,6 +471,8 @@ export class LocRib {
     const out = { v4: this.#dirtyV4, v6: this.#dirtyV6 };
     this.#dirtyV4 = [];
     this.#dirtyV6 = [];
+    this.#dirtyCap4 = this.#nextCap(0);
+    this.#dirtyCap6 = this.#dirtyCap4;
     return out;
   }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compilePolicy, effectivePolicy } from '../policy/policy.js';
 import { parsePrefixKey } from '../wire/prefix.js';
-import { decodeUpdate, encodeEndOfRib, encodeUpdates, updateContext } from '../wire/update.js';
+import { decodeUpdate, encodeEndOfRib, encodeUpdates, encodeWithdrawals, updateContext } from '../wire/update.js';
 import { AdjRibOut, type OutUpdate } from './adj-rib-out.js';
 import { baseAttrs } from './attr-intern.js';
 import { LocRib } from './loc-rib.js';
@@ -12,8 +12,7 @@ function wire(u: OutUpdate, to: LocRib, from: string, ibgp: boolean): number {
   const ctx = updateContext({ fourOctetAs: true, ibgp, intern: (k, b) => to.interner.intern(k, b) });
   let messages = 0;
   const bufs: Buffer[] = [];
-  for (const w of u.withdraw)
-    bufs.push(...encodeUpdates(to.interner.internAttrs(baseAttrs('')), w, { fourOctetAs: true }));
+  for (const w of u.withdraw) bufs.push(...encodeWithdrawals(w));
   for (const a of u.announce) bufs.push(...encodeUpdates(a.attrs, a.batch, { fourOctetAs: true }));
   for (const e of u.endOfRib) bufs.push(encodeEndOfRib(e));
   for (const m of bufs) {
