@@ -147,6 +147,11 @@ describe('OPEN', () => {
     assert.deepEqual(m.capabilities.addPath, [{ afi: 2, safi: 1, mode: 'receive' }]);
   });
 
+  it('`decodeOpen()` answers two disagreeing Role capabilities with Role Mismatch (RFC 9234 §4.2)', () => {
+    throwsOpen(body('04 fde9 005a 01020304 08 02 06 090103 090100'), OpenSubcode.RoleMismatch);
+    assert.equal(decodeOpen(body('04 fde9 005a 01020304 08 02 06 090103 090103')).capabilities.role, 3);
+  });
+
   it('`peerAs()` prefers the 4-octet AS capability (RFC 6793 §4.1)', () => {
     const m: OpenMessage = {
       type: 1,

@@ -155,6 +155,9 @@ function decodeCapabilities(b: Buffer, off: number, end: number, caps: CapsBuild
         break;
       case CapabilityCode.Role: // RFC 9234 §4.1
         if (len !== 1) throw malformedCap(code, len, '1');
+        // §4.2: several Role capabilities must agree.
+        if (caps.role !== undefined && caps.role !== b[v])
+          throw openError(OpenSubcode.RoleMismatch, 'two Role capabilities disagree');
         caps.role = b[v] as BgpRole;
         break;
       case CapabilityCode.ExtendedNextHop: // RFC 8950 §3
