@@ -13,7 +13,8 @@
  *           `allowWatchBookmarks`; ADDED/MODIFIED/DELETED/BOOKMARK become RawEvents; an ERROR event with a
  *           410 Status (or an HTTP 410) ends it with `gone`; anything else ending the stream ends it with
  *           `gone: false`. Each watch asks the server to end it after a randomised 5–10 minutes
- *           (`timeoutSeconds`, as client-go's reflector does) so a silently dead connection cannot hang it.
+ *           (`timeoutSeconds`, as client-go's reflector does), and ends it itself (error, not gone) if the server has
+ *           not done so 30 s later: a silently dead connection never delivers the server's end.
  *   create  POST (resourceVersion stripped: the server refuses a create that carries one); 409 → ALREADY_EXISTS
  *   update  PUT with metadata.resourceVersion = expected revision: 409 Conflict → CONFLICT, 404 → NOT_FOUND
  *   delete  DELETE with DeleteOptions.preconditions.resourceVersion for compare-and-swap
@@ -61,6 +62,8 @@ type Json = Record<string, unknown>;
  * revision as a precondition, so it can return the state it deleted.
  */
 const DELETE_RETURNS_STATUS = new Set(['/nodes', 'networking.k8s.io/networkpolicies']);
+/** How long past its timeoutSeconds a watch may stay open before the driver presumes the connection dead. */
+const WATCH_DEADLINE_GRACE_MS = 30_000;
 /** Bounded retries of read-then-delete when the object changes in between (unconditional deletes only). */
 const DELETE_ATTEMPTS = 5;
 
@@ -155,9 +158,11 @@ class KubernetesBackend implements Backend {
     let closed = false;
     let ended = false;
     let controller: AbortController | undefined;
+    let deadline: NodeJS.Timeout | undefined;
     const handle = {
       close: () => {
         closed = true;
+        clearTimeout(deadline);
         controller?.abort();
         this.#watches.delete(handle);
       },
@@ -165,6 +170,7 @@ class KubernetesBackend implements Backend {
     const end = (reason: { gone: boolean; error?: unknown }) => {
       if (ended || closed) return;
       ended = true;
+      clearTimeout(deadline);
       controller?.abort();
       this.#watches.delete(handle);
       h.onEnd(reason);
@@ -176,6 +182,22 @@ class KubernetesBackend implements Backend {
     this.#watches.add(handle);
     const what = `watch ${kind.kind}`;
     const timeoutSeconds = this.#opts.watchTimeoutSec ?? 300 + Math.floor(Math.random() * 300);
+    // timeoutSeconds asks the server to end the watch, but the server's end never arrives over a connection
+    // that died silently (a NAT or load balancer dropped it): without a deadline of our own the watch would
+    // hang forever. Past timeoutSeconds plus a grace, give up on the connection and let the store resume.
+    const deadlineMs = timeoutSeconds * 1000 + Math.min(WATCH_DEADLINE_GRACE_MS, timeoutSeconds * 1000);
+    deadline = setTimeout(
+      () =>
+        end({
+          gone: false,
+          error: new CaracalError(
+            ErrorCodes.Unavailable,
+            `Cannot ${what}: the API server did not end the watch ${deadlineMs / 1000} s after asking for timeoutSeconds=${timeoutSeconds}: connection presumed dead`,
+            { details: { kind: kind.kind, namespace: ns, timeoutSeconds } },
+          ),
+        }),
+      deadlineMs,
+    );
     const query = {
       resourceVersion: opts.fromRevision,
       allowWatchBookmarks: true,

@@ -449,6 +449,26 @@ describe('kubernetes backend: watch', () => {
     );
   });
 
+  it('ends a watch the server never ends (a dead connection) once timeoutSeconds and a grace have passed', async (t) => {
+    const { backend, server } = await setup(t, {}, { watchTimeoutSec: 1 });
+    let stalled = 0;
+    server.onRequest = (r) => {
+      if (!r.watch) return;
+      stalled++;
+      return new Promise<void>(() => {}); // no answer at all: what a silently dropped connection looks like
+    };
+    const w = rawWatch(backend, KINDS.IPPool, server.resourceVersion);
+    t.after(() => w.handle.close());
+    await w.until(() => w.end !== undefined, 'the driver to give up on the watch', 5_000);
+    assert.equal(stalled, 1);
+    assert.equal(w.end?.gone, false);
+    assert.ok(isCaracalError(w.end?.error, ErrorCodes.Unavailable), String(w.end?.error));
+    assert.match(
+      String((w.end?.error as Error).message),
+      /did not end the watch 2 s after asking for timeoutSeconds=1/,
+    );
+  });
+
   it('close() ends the stream on the server and no callback follows', async (t) => {
     const { backend, server } = await setup(t);
     const w = rawWatch(backend, KINDS.IPPool, server.resourceVersion);
