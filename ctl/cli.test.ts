@@ -49,9 +49,14 @@ describe('caracalctl', () => {
     let r = run('apply', '-f', file);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /IPPool\/pool-a created/);
+    const created = JSON.parse(run('get', 'ippool', 'pool-a', '-o', 'json').out);
+    assert.ok(created.metadata.uid);
     r = run('apply', '-f', file);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /IPPool\/pool-a configured/);
+    const configured = JSON.parse(run('get', 'ippool', 'pool-a', '-o', 'json').out);
+    assert.equal(configured.metadata.uid, created.metadata.uid, 'apply keeps the uid the store gave');
+    assert.equal(configured.metadata.creationTimestamp, created.metadata.creationTimestamp);
 
     r = run('get', 'ippools');
     assert.equal(r.code, 0, r.err);

@@ -103,6 +103,9 @@ async function apply(store: Datastore, f: Flags): Promise<void> {
     const existing = await store.get(kind, obj.metadata?.name, obj.metadata?.namespace);
     if (existing) {
       obj.metadata.resourceVersion = existing.metadata.resourceVersion;
+      // Set by the store on create; a manifest does not carry them, and etcd stores what an update sends.
+      obj.metadata.uid ??= existing.metadata.uid;
+      obj.metadata.creationTimestamp ??= existing.metadata.creationTimestamp;
       await store.update(kind, obj);
       console.log(`${KINDS[kind].kind}/${obj.metadata.name} configured`);
     } else {
