@@ -5,11 +5,12 @@ import { after, describe, it } from 'node:test';
 import { MessageFramer } from '../wire/framing.js';
 import { decodeNotification, encodeKeepalive } from '../wire/messages.js';
 import { encodeOpen } from '../wire/open.js';
-import { MessageType } from '../wire/types.js';
+import { MessageType, type UpdateMessage } from '../wire/types.js';
 import type { DownReason } from './fsm.js';
 import type { NegotiatedSession } from './negotiate.js';
 import { Listener, type Md5Port, normalizeAddress, Peer } from './peer.js';
 import { FakeClock, peerOpen, testConfig } from './testing.js';
+import { wireUpdateDecoder } from './update-decoder.js';
 
 const FAST = { baseMs: 5, maxMs: 20, minMs: 1 };
 
@@ -318,6 +319,52 @@ describe('Peer over loopback', () => {
     assert.equal(downs[0]?.kind, 'tcp-failed');
     assert.equal(downs[0]?.retainRoutes, true, 'RFC 4724: keep the routes as stale');
     p.stop();
+  });
+
+  it('`Peer` keeps the session on an RFC 7606 treat-as-withdraw UPDATE and resets it on a malformed attribute list', async () => {
+    const config = testConfig();
+    const update = (attrs: number[], attrLen = attrs.length) => {
+      const body = Buffer.from([0, 0, attrLen >> 8, attrLen & 0xff, ...attrs, 24, 198, 51, 100]);
+      const m = Buffer.alloc(19 + body.length, 0xff);
+      m.writeUInt16BE(m.length, 16);
+      m[18] = MessageType.Update;
+      body.copy(m, 19);
+      return m;
+    };
+    const aspath = [0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9]; // AS_SEQUENCE [65001], 4-octet
+    const nexthop = [0x40, 3, 4, 127, 0, 0, 1];
+    const badOrigin = update([0x40, 1, 1, 5, ...aspath, ...nexthop]); // RFC 7606 §7.1: treat-as-withdraw
+    const overrun = update([0x40, 1, 1, 0, ...aspath, ...nexthop], 200); // RFC 7606 §4: session reset
+    const raw = await rawPeer((s, got) => {
+      s.write(encodeOpen(peerOpen(config)));
+      s.write(encodeKeepalive());
+      const t = setInterval(() => {
+        if (got.length >= 2) {
+          clearInterval(t);
+          s.write(badOrigin);
+          setTimeout(() => s.write(overrun), 50);
+        }
+      }, 5);
+    });
+    servers.push(raw.server);
+    const p = new Peer({
+      config,
+      peerAddress: '127.0.0.1',
+      peerPort: raw.port,
+      autoRestart: false,
+      decodeUpdate: wireUpdateDecoder(),
+    });
+    const got = once(p, 'update') as Promise<[UpdateMessage]>;
+    const down = once(p, 'down') as Promise<[DownReason]>;
+    p.start();
+    const [u] = await until(got, 3000, 'update');
+    assert.equal(u.treatAsWithdraw, true);
+    const [reason] = await until(down, 3000, 'down');
+    assert.deepEqual([reason.kind, reason.code, reason.sent, reason.wasEstablished], ['update-error', 3, true, true]);
+    await new Promise((r) => setTimeout(r, 50));
+    const last = raw.got[0]!.at(-1)!;
+    assert.equal(last.type, MessageType.Notification);
+    assert.equal(decodeNotification(last.body).code, 3);
   });
 
   it('`normalizeAddress()` unmaps IPv4-mapped IPv6 addresses', () => {
