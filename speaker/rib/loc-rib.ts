@@ -60,6 +60,9 @@ export interface RoutePage {
   readonly next?: string | undefined;
 }
 
+/** Dirty-list entries tolerated beyond twice the table size before deduplicating (8 bytes each). */
+const DIRTY_SLACK = 1 << 20;
+
 /** The local pseudo-peer's id. */
 export const LOCAL_PEER = '<local>';
 
@@ -80,8 +83,15 @@ export class LocRib {
   #routes = 0;
   #dirtyV4: number[] = [];
   #dirtyV6: string[] = [];
-  #dirtyCap4 = 65_536;
-  #dirtyCap6 = 65_536;
+  /**
+   * Duplicates are tolerated, but if nobody calls `takeDirty()` for a while a flapping prefix must not grow
+   * the lists without bound: past both the cap and twice the table size plus DIRTY_SLACK they are
+   * deduplicated, and the cap doubles past what remains, so the cost stays amortised O(1) per change.
+   * Neither a full-table ingest nor a full-table withdrawal (removePeer of 1M) comes near that, so the
+   * normal paths never pay for it; the bound costs at most ~8 MB of duplicates.
+   */
+  #dirtyCap4 = DIRTY_SLACK;
+  #dirtyCap6 = DIRTY_SLACK;
   /** Bumped on every best-path change; status snapshots key on it. */
   #version = 0;
   #snapshot: { version: number; keys: PrefixKey[] } | undefined;
@@ -441,23 +451,18 @@ export class LocRib {
   #dirty(key: PrefixKey): void {
     this.#version++;
     if (typeof key === 'number') {
-      if (this.#dirtyV4.push(key) > this.#dirtyCap4) {
-        this.#dirtyV4 = [...new Set(this.#dirtyV4)];
-        this.#dirtyCap4 = this.#nextCap(this.#dirtyV4.length);
+      const n = this.#dirtyV4.push(key);
+      if (n > this.#dirtyCap4 && n > 2 * this.#table.size + DIRTY_SLACK) {
+        this.#dirtyV4 = dedupe(this.#dirtyV4);
+        this.#dirtyCap4 = Math.max(DIRTY_SLACK, 2 * this.#dirtyV4.length);
       }
-    } else if (this.#dirtyV6.push(key) > this.#dirtyCap6) {
-      this.#dirtyV6 = [...new Set(this.#dirtyV6)];
-      this.#dirtyCap6 = this.#nextCap(this.#dirtyV6.length);
+    } else {
+      const n = this.#dirtyV6.push(key);
+      if (n > this.#dirtyCap6 && n > 2 * this.#table.size + DIRTY_SLACK) {
+        this.#dirtyV6 = dedupe(this.#dirtyV6);
+        this.#dirtyCap6 = Math.max(DIRTY_SLACK, 2 * this.#dirtyV6.length);
+      }
     }
-  }
-
-  /**
-   * Duplicates are tolerated, but if nobody calls `takeDirty()` for a while a flapping prefix must not grow
-   * the lists without bound: past the cap they are deduplicated, and the cap doubles past what remains, so
-   * the cost stays amortised O(1) per change.
-   */
-  #nextCap(distinct: number): number {
-    return Math.max(65_536, 2 * distinct, 2 * this.#table.size);
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -471,8 +476,8 @@ export class LocRib {
     const out = { v4: this.#dirtyV4, v6: this.#dirtyV6 };
     this.#dirtyV4 = [];
     this.#dirtyV6 = [];
-    this.#dirtyCap4 = this.#nextCap(0);
-    this.#dirtyCap6 = this.#dirtyCap4;
+    this.#dirtyCap4 = DIRTY_SLACK;
+    this.#dirtyCap6 = DIRTY_SLACK;
     return out;
   }
 
@@ -545,6 +550,18 @@ export class LocRib {
     const last = keys[i - 1];
     return { routes, next: i < keys.length && last !== undefined ? encodeCursor(last) : undefined };
   }
+}
+
+/** Distinct elements in first-seen order, keeping a number[] packed (no boxing through a spread Set). */
+function dedupe<T extends PrefixKey>(list: T[]): T[] {
+  const seen = new Set<T>();
+  const out: T[] = [];
+  for (const k of list) {
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(k);
+  }
+  return out;
 }
 
 function keyLe(a: PrefixKey, b: PrefixKey): boolean {

@@ -2,8 +2,9 @@
  * Quick measurement, not a test: ingest N IPv4 prefixes over one session into the Loc-RIB, 10 attribute
  * sets, and print time and memory. Two modes:
  *   rib   batches of 800 keys straight into `applyUpdate` (the RIB alone)
- *   wire  UPDATEs encoded by speaker/wire beforehand (4,096-byte packing), then timed: `decodeUpdate` with
- *         the interner + `applyMessage` (the receive path after framing)
+ *   wire  UPDATEs encoded by speaker/wire (4,096-byte packing) one batch at a time, untimed, then timed:
+ *         `decodeUpdate` with the interner + `applyMessage` (the receive path after framing). Messages are
+ *         dropped once applied, as a session would, so peak RSS is the RIB's, not the harness's.
  *   node --expose-gc --import tsx speaker/rib/measure-ingest.ts [N] [rib|wire]
  */
 import { ACCEPT_ALL, compilePolicy } from '../policy/policy.js';
@@ -27,22 +28,21 @@ for (let base = 0; base < N; base += PER_UPDATE) {
   for (let j = base; j < Math.min(N, base + PER_UPDATE); j++) u.push((0x01000000 + j * 256) * 64 + 24);
   chunks.push(u);
 }
-let messages: Buffer[] = [];
-if (mode === 'wire') {
-  chunks.forEach((c, i) => {
-    messages.push(...encodeUpdates(sets[i % 10]!, { afi: 1, safi: 1, prefixes: c }, { fourOctetAs: true }));
-  });
-  chunks.length = 0;
-}
 rib.addPeer({ id: 'p1', address: '192.0.2.1', asn: 65001, routerId: 0x0a000002 }, compilePolicy(ACCEPT_ALL, rib));
 const ctx = updateContext({ fourOctetAs: true, ibgp: false, intern: (k, b) => rib.interner.intern(k, b) });
 gc();
 const before = process.memoryUsage();
-const t0 = process.hrtime.bigint();
+let t0 = process.hrtime.bigint();
 if (mode === 'wire') {
-  for (let i = 0; i < messages.length; i++) {
-    rib.applyMessage('p1', decodeUpdate(messages[i]!.subarray(19), ctx));
+  let spent = 0n;
+  for (let u = 0; u < chunks.length; u++) {
+    const msgs = encodeUpdates(sets[u % 10]!, { afi: 1, safi: 1, prefixes: chunks[u]! }, { fourOctetAs: true });
+    chunks[u] = [];
+    const s = process.hrtime.bigint();
+    for (const m of msgs) rib.applyMessage('p1', decodeUpdate(m.subarray(19), ctx));
+    spent += process.hrtime.bigint() - s;
   }
+  t0 = process.hrtime.bigint() - spent;
 } else {
   for (let u = 0; u < chunks.length; u++) {
     rib.applyUpdate('p1', { afi: 1, safi: 1, prefixes: chunks[u]! }, sets[u % 10]!);
@@ -52,7 +52,6 @@ if (mode === 'wire') {
 const dirty = rib.takeDirty();
 const t1 = process.hrtime.bigint();
 const peak = process.memoryUsage();
-messages = [];
 gc();
 const after = process.memoryUsage();
 console.log(
