@@ -367,6 +367,51 @@ describe('Peer over loopback', () => {
     assert.equal(decodeNotification(last.body).code, 3);
   });
 
+  it('`Peer` handles a peer that writes one byte at a time', async () => {
+    const config = testConfig();
+    const update = Buffer.alloc(23, 0xff);
+    update.writeUInt16BE(23, 16);
+    update[18] = MessageType.Update;
+    update.writeUInt32BE(0, 19);
+    const bytes = Buffer.concat([encodeOpen(peerOpen(config)), encodeKeepalive(), update]);
+    const raw = await rawPeer((s) => {
+      let i = 0;
+      const next = () => {
+        if (i >= bytes.length || s.destroyed) return;
+        s.write(bytes.subarray(i, ++i), () => setImmediate(next));
+      };
+      next();
+    });
+    servers.push(raw.server);
+    const p = new Peer({ config, peerAddress: '127.0.0.1', peerPort: raw.port, autoRestart: false });
+    const got = once(p, 'update');
+    p.start();
+    await until(got, 5000, 'update');
+    assert.equal(p.state, 'Established');
+    p.stop();
+  });
+
+  it('`Peer` with a negotiated hold time of 0 sends no KEEPALIVEs and never times out', async () => {
+    const clock = new FakeClock();
+    const config = testConfig({ holdTimeSec: 0 });
+    const raw = await rawPeer((s) => {
+      s.write(encodeOpen(peerOpen(config)));
+      s.write(encodeKeepalive());
+    });
+    servers.push(raw.server);
+    const p = new Peer({ config, peerAddress: '127.0.0.1', peerPort: raw.port, clock, autoRestart: false });
+    const up = once(p, 'established') as Promise<[NegotiatedSession]>;
+    p.start();
+    const [s] = await until(up, 3000, 'Established');
+    assert.deepEqual([s.holdTimeSec, s.keepaliveSec], [0, 0]);
+    const sent = p.counters.keepalivesOut;
+    clock.advance(3_600_000);
+    assert.equal(p.state, 'Established');
+    assert.equal(p.counters.keepalivesOut, sent);
+    assert.equal(clock.pending, 0, 'no timer is left running');
+    p.stop();
+  });
+
   it('`normalizeAddress()` unmaps IPv4-mapped IPv6 addresses', () => {
     assert.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1');
     assert.equal(normalizeAddress('FD00::1'), 'fd00::1');
