@@ -97,7 +97,8 @@ export class Path implements Candidate {
 }
 
 export class AdjRibIn {
-  readonly config: PeerConfig;
+  /** Replaced when a restarting peer comes back (its OPEN may differ); existing Paths keep the old one. */
+  config: PeerConfig;
   readonly ibgp: boolean;
   /** The pseudo-peer for locally originated routes. */
   readonly local: boolean;

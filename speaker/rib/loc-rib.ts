@@ -131,6 +131,11 @@ export class LocRib {
     if (old !== undefined) {
       // A graceful restart: the session is back; keep the stale routes and their counters.
       if (old.restarting) {
+        if (config.asn !== old.config.asn)
+          throw new Error(
+            `Cannot re-add BGP peer "${config.id}" after a restart: AS ${config.asn} differs from ${old.config.asn}; remove it first`,
+          );
+        old.config = config;
         old.importPolicy = importPolicy ?? old.importPolicy;
         return old;
       }
