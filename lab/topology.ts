@@ -7,15 +7,15 @@
  * This module is pure (no I/O); `lab.ts` turns a parsed topology into namespaces, veths and daemons.
  * The format is documented in docs/design/lab.md.
  */
-import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CaracalError, describeError } from '../common/errors.js';
+import { hasHostBits, type IpFamily, tryParseCidr, tryParseIp } from '../model/ip.js';
 
 // ---------------------------------------------------------------------------------------------------------
-// Addresses (kept here rather than in model/ while model/ is being written; small and self-contained)
+// Addresses: the lab's view (address kept as written) on model/ip.ts, which does the parsing.
 
-export type Family = 4 | 6;
+export type Family = IpFamily;
 
 export interface ParsedCidr {
   readonly family: Family;
@@ -26,42 +26,21 @@ export interface ParsedCidr {
 
 /** The integer value of an IPv4 or IPv6 address; undefined when `s` is not one. */
 export function ipValue(s: string): { family: Family; value: bigint } | undefined {
-  const fam = isIP(s);
-  if (fam === 4) {
-    const v = s.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
-    return { family: 4, value: v };
-  }
-  if (fam === 6) {
-    let text = s;
-    const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-    if (v4tail?.[1]) {
-      const tail = ipValue(v4tail[1])!.value;
-      text = `${text.slice(0, -v4tail[1].length)}${(tail >> 16n).toString(16)}:${(tail & 0xffffn).toString(16)}`;
-    }
-    const [head = '', rest] = text.split('::');
-    const h = head ? head.split(':') : [];
-    const t = rest === undefined ? [] : rest ? rest.split(':') : [];
-    const groups = rest === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-    const v = groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n);
-    return { family: 6, value: v };
-  }
-  return undefined;
+  const r = tryParseIp(s);
+  return r.ok ? { family: r.value.family, value: r.value.value } : undefined;
 }
 
 /** Parses `addr/len`; undefined when it is not a valid CIDR. */
 export function parseCidr(s: string): ParsedCidr | undefined {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
-  if (!m?.[1] || !m[2]) return undefined;
-  const ip = ipValue(m[1]);
-  const prefixLen = Number(m[2]);
-  if (!ip || prefixLen > (ip.family === 4 ? 32 : 128)) return undefined;
-  return { family: ip.family, address: m[1], prefixLen, value: ip.value };
+  const r = tryParseCidr(s);
+  if (!r.ok) return undefined;
+  const { family, address, prefixLen } = r.value;
+  return { family, address: s.slice(0, s.indexOf('/')), prefixLen, value: address };
 }
 
 /** True when the host bits of the CIDR are zero (what routers accept as a network to originate). */
 export function isNetworkCidr(c: ParsedCidr): boolean {
-  const bits = BigInt((c.family === 4 ? 32 : 128) - c.prefixLen);
-  return (c.value & ((1n << bits) - 1n)) === 0n;
+  return !hasHostBits({ family: c.family, address: c.value, prefixLen: c.prefixLen });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -78,7 +57,7 @@ const Name = z
 const AsNumber = z.number().int().min(1).max(4_294_967_295).describe('AS number; 4-octet per RFC 6793');
 
 const Cidr = z.string().refine((s) => parseCidr(s) !== undefined, 'must be an address with a prefix length (CIDR)');
-const Ip = z.string().refine((s) => isIP(s) !== 0, 'must be an IPv4 or IPv6 address');
+const Ip = z.string().refine((s) => ipValue(s) !== undefined, 'must be an IPv4 or IPv6 address');
 /** One CIDR or a list; always a list after parsing. (A preprocess, not a union: unions lose the message.) */
 const CidrList = z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(Cidr));
 
@@ -86,7 +65,7 @@ const CidrList = z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(
 const PodIp = z
   .string()
   .transform((s, ctx) => {
-    const withLen = s.includes('/') ? s : `${s}/${isIP(s) === 6 ? 128 : 32}`;
+    const withLen = s.includes('/') ? s : `${s}/${ipValue(s)?.family === 6 ? 128 : 32}`;
     const c = parseCidr(withLen);
     if (!c) ctx.addIssue({ code: 'custom', message: `must be an IPv4 or IPv6 address: current value is "${s}"` });
     else if (c.prefixLen !== (c.family === 4 ? 32 : 128))
@@ -138,7 +117,7 @@ export const RouterSpec = z.strictObject({
   asNumber: AsNumber,
   routerId: z
     .string()
-    .refine((s) => isIP(s) === 4, 'must be an IPv4 address')
+    .refine((s) => ipValue(s)?.family === 4, 'must be an IPv4 address')
     .optional()
     .describe('Defaults to the first IPv4 address of the router'),
   peers: z.array(PeerSpec).default([]),
