@@ -4,6 +4,7 @@
  * syntax; this is the semantic check against our configuration.
  */
 import { ErrorCode, OpenSubcode } from '../wire/errors.js';
+import { peerAs } from '../wire/open.js';
 import { type AfiSafi, AS_TRANS, BgpRole, CapabilityCode, type OpenMessage } from '../wire/types.js';
 import { IPV4_UNICAST, type SessionConfig } from './config.js';
 
@@ -15,10 +16,7 @@ export interface NotificationSpec {
 }
 
 /** The AS the peer really is: the 4-octet AS capability wins over the 2-octet field (RFC 6793 §4.1). */
-export function peerAsOf(open: OpenMessage): number {
-  const four = open.capabilities.fourOctetAs;
-  return four !== undefined ? four : open.myAs;
-}
+export const peerAsOf = peerAs;
 
 /** The families a side speaks: its Multiprotocol capabilities, or IPv4 unicast when it sent none (RFC 4760 §8). */
 export function familiesOf(mp: readonly AfiSafi[]): readonly AfiSafi[] {

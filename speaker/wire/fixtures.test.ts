@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { MessageFramer } from './framing.js';
 import { decodeMessage } from './message.js';
-import { decodeOpen, NO_CAPABILITIES, negotiatedAddPath } from './open.js';
+import { decodeOpen } from './open.js';
 import { formatPrefixKey } from './prefix.js';
 import { BgpRole, type OpenMessage, type UpdateMessage } from './types.js';
 import { updateContext } from './update.js';
@@ -25,7 +25,10 @@ function load(daemon: string): { open: OpenMessage; updates: UpdateMessage[] } {
   const raw = readFileSync(join(DIR, `${daemon}-open.bin`));
   const open = decodeMessage(raw, updateContext({ fourOctetAs: true, ibgp: false })) as OpenMessage;
   assert.deepEqual(decodeOpen(raw.subarray(19)), open);
-  const addPathReceive = negotiatedAddPath({ ...NO_CAPABILITIES, addPath: OUR_ADD_PATH }, open.capabilities, 'receive');
+  // We offered ADD-PATH "both" for every family, so we receive path ids wherever the daemon sends them (RFC 7911 §5).
+  const addPathReceive = open.capabilities.addPath
+    .filter((a) => a.mode !== 'receive' && OUR_ADD_PATH.some((o) => o.afi === a.afi && o.safi === a.safi))
+    .map(({ afi, safi }) => ({ afi, safi }));
   const ctx = updateContext({ fourOctetAs: true, ibgp: false, addPathReceive, extendedNextHop: [{ afi: 1, safi: 1 }] });
   const framer = new MessageFramer({ extendedMessage: open.capabilities.extendedMessage });
   framer.push(readFileSync(join(DIR, `${daemon}-updates.bin`)));

@@ -2,15 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { BgpError, ErrorCode, OpenSubcode } from './errors.js';
-import {
-  decodeOpen,
-  encodeOpen,
-  NO_CAPABILITIES,
-  negotiatedAddPath,
-  negotiatedAfiSafis,
-  peerAs,
-  sizeOpen,
-} from './open.js';
+import { decodeOpen, encodeOpen, NO_CAPABILITIES, peerAs, sizeOpen } from './open.js';
 import { type Capabilities, CapabilityCode, type OpenMessage } from './types.js';
 
 const afiSafi = fc.record({ afi: fc.integer({ min: 0, max: 0xffff }), safi: fc.integer({ min: 0, max: 255 }) });
@@ -163,39 +155,5 @@ describe('OPEN', () => {
     };
     assert.equal(peerAs(m), 4_200_000_000);
     assert.equal(peerAs({ ...m, myAs: 65001, capabilities: NO_CAPABILITIES }), 65001);
-  });
-
-  it('`negotiatedAddPath()` pairs our receive with their send (RFC 7911 §5)', () => {
-    const local: Capabilities = {
-      ...NO_CAPABILITIES,
-      addPath: [
-        { afi: 1, safi: 1, mode: 'both' },
-        { afi: 2, safi: 1, mode: 'send' },
-      ],
-    };
-    const remote: Capabilities = {
-      ...NO_CAPABILITIES,
-      addPath: [
-        { afi: 1, safi: 1, mode: 'send' },
-        { afi: 2, safi: 1, mode: 'receive' },
-      ],
-    };
-    assert.deepEqual(negotiatedAddPath(local, remote, 'receive'), [{ afi: 1, safi: 1 }]);
-    assert.deepEqual(negotiatedAddPath(local, remote, 'send'), [{ afi: 2, safi: 1 }]);
-  });
-
-  it('`negotiatedAfiSafis()` defaults to IPv4 unicast when no Multiprotocol capability was sent', () => {
-    assert.deepEqual(negotiatedAfiSafis(NO_CAPABILITIES, NO_CAPABILITIES), [{ afi: 1, safi: 1 }]);
-    const v6 = { ...NO_CAPABILITIES, multiprotocol: [{ afi: 2, safi: 1 }] };
-    assert.deepEqual(
-      negotiatedAfiSafis(v6, {
-        ...NO_CAPABILITIES,
-        multiprotocol: [
-          { afi: 1, safi: 1 },
-          { afi: 2, safi: 1 },
-        ],
-      }),
-      [{ afi: 2, safi: 1 }],
-    );
   });
 });

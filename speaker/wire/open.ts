@@ -316,31 +316,3 @@ export function encodeOpen(msg: OpenMessage): Buffer {
 export function peerAs(msg: OpenMessage): number {
   return msg.capabilities.fourOctetAs ?? msg.myAs;
 }
-
-/** RFC 4271 §4.2: the negotiated hold time is the smaller of the two. */
-export function negotiatedHoldTime(localSec: number, remote: OpenMessage): number {
-  return Math.min(localSec, remote.holdTimeSec);
-}
-
-const has = (list: readonly AfiSafi[], afi: number, safi: number) => list.some((x) => x.afi === afi && x.safi === safi);
-
-/**
- * RFC 7911 §5: we may receive path ids for an AFI/SAFI when we advertised receive/both and the peer
- * advertised send/both; `direction` 'send' is the mirror image.
- */
-export function negotiatedAddPath(local: Capabilities, remote: Capabilities, direction: 'receive' | 'send'): AfiSafi[] {
-  const other = direction === 'receive' ? 'send' : 'receive';
-  return local.addPath
-    .filter((l) => l.mode === direction || l.mode === 'both')
-    .filter((l) =>
-      remote.addPath.some((r) => r.afi === l.afi && r.safi === l.safi && (r.mode === other || r.mode === 'both')),
-    )
-    .map((l) => ({ afi: l.afi, safi: l.safi }));
-}
-
-/** RFC 4760 §8: the AFI/SAFIs both sides advertised; IPv4 unicast when neither sent any (RFC 4760 §1). */
-export function negotiatedAfiSafis(local: Capabilities, remote: Capabilities): AfiSafi[] {
-  const l = local.multiprotocol.length ? local.multiprotocol : [{ afi: 1, safi: 1 }];
-  const r = remote.multiprotocol.length ? remote.multiprotocol : [{ afi: 1, safi: 1 }];
-  return l.filter((x) => has(r, x.afi, x.safi)).map((x) => ({ afi: x.afi, safi: x.safi }));
-}
