@@ -30,6 +30,7 @@ import {
 } from 'etcd3';
 import { CaracalError, describeError, ErrorCodes, isCaracalError } from '../../common/errors.js';
 import type { KindInfo } from '../../model/kind.js';
+import { alreadyExistsError, conflictError, notFoundError, objectLabel } from '../errors.js';
 import type { Backend, ListOptions, RawEvent, RawObject, RawWatchHandlers, Revision } from '../types.js';
 
 export const DEFAULT_ETCD_PREFIX = '/caracal/v1';
@@ -73,10 +74,6 @@ function rangeEnd(prefix: Buffer): Buffer {
     }
   }
   return Buffer.from([0]); // all keys
-}
-
-function where(name: string, ns: string | undefined): string {
-  return ns === undefined ? name : `${ns}/${name}`;
 }
 
 function metaOf(value: Record<string, unknown>): Record<string, unknown> {
@@ -125,7 +122,7 @@ export class EtcdV3Backend implements Backend {
 
   async get(kind: KindInfo, name: string, namespace?: string): Promise<RawObject | undefined> {
     const key = this.keyOf(kind, name, namespace);
-    const res = await this.#call(`get ${kind.kind} "${where(name, namespace)}"`, () =>
+    const res = await this.#call(`get ${objectLabel(kind, name, namespace)}`, () =>
       this.#client.kv.range({ key: Buffer.from(key) }),
     );
     const kv = res.kvs[0];
@@ -244,21 +241,13 @@ export class EtcdV3Backend implements Backend {
       metadata: { ...meta, uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
     };
     const bytes = Buffer.from(JSON.stringify(stored));
-    const res = await this.#call(`create ${kind.kind} "${where(name, ns)}"`, () =>
+    const res = await this.#call(`create ${objectLabel(kind, name, ns)}`, () =>
       this.#client.kv.txn({
         compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
         success: [{ request_put: { key, value: bytes } }],
       }),
     );
-    if (!res.succeeded) {
-      throw new CaracalError(
-        ErrorCodes.AlreadyExists,
-        `Cannot create ${kind.kind} "${where(name, ns)}": it already exists`,
-        {
-          details: { kind: kind.kind, name, namespace: ns },
-        },
-      );
-    }
+    if (!res.succeeded) throw alreadyExistsError('create', kind, name, ns);
     return this.#withRevision(stored, res.header.revision);
   }
 
@@ -267,8 +256,8 @@ export class EtcdV3Backend implements Backend {
     const key = Buffer.from(this.keyOf(kind, name, ns));
     const { resourceVersion: _rv, ...meta } = metaOf(value);
     const stored = { ...value, metadata: meta };
-    const what = `update ${kind.kind} "${where(name, ns)}"`;
-    if (!DECIMAL.test(expectedRevision)) throw conflict(what, expectedRevision, undefined, kind, name, ns);
+    const what = `update ${objectLabel(kind, name, ns)}`;
+    if (!DECIMAL.test(expectedRevision)) throw conflictError('update', kind, name, ns, expectedRevision, undefined);
     const res = await this.#call(what, () =>
       this.#client.kv.txn({
         compare: this.#cas(key, expectedRevision),
@@ -277,7 +266,7 @@ export class EtcdV3Backend implements Backend {
       }),
     );
     if (!res.succeeded)
-      throw this.#casFailure(res.responses[0]?.response_range?.kvs[0], what, expectedRevision, kind, name, ns);
+      throw casFailure(res.responses[0]?.response_range?.kvs[0], 'update', expectedRevision, kind, name, ns);
     return this.#withRevision(stored, res.header.revision);
   }
 
@@ -288,9 +277,9 @@ export class EtcdV3Backend implements Backend {
     expectedRevision?: Revision,
   ): Promise<RawObject> {
     const key = Buffer.from(this.keyOf(kind, name, namespace));
-    const what = `delete ${kind.kind} "${where(name, namespace)}"`;
+    const what = `delete ${objectLabel(kind, name, namespace)}`;
     if (expectedRevision !== undefined && !DECIMAL.test(expectedRevision)) {
-      throw conflict(what, expectedRevision, undefined, kind, name, namespace);
+      throw conflictError('delete', kind, name, namespace, expectedRevision, undefined);
     }
     const compare: ICompare[] =
       expectedRevision === undefined
@@ -304,10 +293,10 @@ export class EtcdV3Backend implements Backend {
       }),
     );
     if (!res.succeeded) {
-      throw this.#casFailure(res.responses[0]?.response_range?.kvs[0], what, expectedRevision, kind, name, namespace);
+      throw casFailure(res.responses[0]?.response_range?.kvs[0], 'delete', expectedRevision, kind, name, namespace);
     }
     const prev = res.responses[0]?.response_delete_range?.prev_kvs[0];
-    if (prev === undefined) throw notFound(what, kind, name, namespace); // cannot happen: the txn saw it
+    if (prev === undefined) throw notFoundError('delete', kind, name, namespace); // cannot happen: the txn saw it
     return this.#decode(kind, prev, res.header.revision);
   }
 
@@ -323,18 +312,6 @@ export class EtcdV3Backend implements Backend {
       { key, target: 'Mod', result: 'Equal', mod_revision: expected },
       { key, target: 'Create', result: 'Greater', create_revision: 0 },
     ];
-  }
-
-  #casFailure(
-    current: IKeyValue | undefined,
-    what: string,
-    expected: Revision | undefined,
-    kind: KindInfo,
-    name: string,
-    ns: string | undefined,
-  ): CaracalError {
-    if (current === undefined) return notFound(what, kind, name, ns);
-    return conflict(what, expected ?? '', current.mod_revision, kind, name, ns);
   }
 
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -395,25 +372,17 @@ function nameOf(value: Record<string, unknown>): { name: string; ns: string | un
   return { name: String(meta.name), ns: typeof meta.namespace === 'string' ? meta.namespace : undefined };
 }
 
-function notFound(what: string, kind: KindInfo, name: string, ns: string | undefined): CaracalError {
-  return new CaracalError(ErrorCodes.NotFound, `Cannot ${what}: it does not exist`, {
-    details: { kind: kind.kind, name, namespace: ns },
-  });
-}
-
-function conflict(
-  what: string,
-  expected: string,
-  current: string | undefined,
+/** Why a CAS transaction failed, from the current key its failure branch read: gone, or changed. */
+function casFailure(
+  current: IKeyValue | undefined,
+  op: string,
+  expected: Revision | undefined,
   kind: KindInfo,
   name: string,
   ns: string | undefined,
 ): CaracalError {
-  return new CaracalError(
-    ErrorCodes.Conflict,
-    `Cannot ${what}: it changed since revision ${expected}: current revision is ${current ?? 'unknown'}`,
-    { details: { kind: kind.kind, name, namespace: ns, expectedRevision: expected, currentRevision: current } },
-  );
+  if (current === undefined) return notFoundError(op, kind, name, ns);
+  return conflictError(op, kind, name, ns, expected ?? '', current.mod_revision);
 }
 
 /**

@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { CaracalError, ErrorCodes } from '../../common/errors.js';
 import type { KindInfo } from '../../model/kind.js';
+import { alreadyExistsError, conflictError, notFoundError } from '../errors.js';
 import type { Backend, ListOptions, RawEvent, RawObject, RawWatchHandlers, Revision } from '../types.js';
 
 interface Stored {
@@ -157,15 +158,7 @@ export class MemoryBackend implements Backend {
     const name = String(meta.name);
     const ns = typeof meta.namespace === 'string' ? meta.namespace : undefined;
     const key = objectKey(kind, name, ns);
-    if (this.#objects.has(key)) {
-      throw new CaracalError(
-        ErrorCodes.AlreadyExists,
-        `Cannot create ${kind.kind} "${where(name, ns)}": it already exists`,
-        {
-          details: { kind: kind.kind, name, namespace: ns },
-        },
-      );
-    }
+    if (this.#objects.has(key)) throw alreadyExistsError('create', kind, name, ns);
     const { resourceVersion: _rv, ...rest } = meta;
     const stored = {
       ...value,
@@ -183,9 +176,9 @@ export class MemoryBackend implements Backend {
     const ns = typeof meta.namespace === 'string' ? meta.namespace : undefined;
     const key = objectKey(kind, name, ns);
     const cur = this.#objects.get(key);
-    if (cur === undefined) throw notFound(kind, name, ns, 'update');
+    if (cur === undefined) throw notFoundError('update', kind, name, ns);
     if (cur.modRev.toString() !== expectedRevision)
-      throw conflict(kind, name, ns, 'update', expectedRevision, cur.modRev);
+      throw conflictError('update', kind, name, ns, expectedRevision, cur.modRev.toString());
     const { resourceVersion: _rv, ...rest } = meta;
     const json = JSON.stringify({ ...value, metadata: rest });
     const rev = this.#write(key, 'modified', json);
@@ -201,9 +194,9 @@ export class MemoryBackend implements Backend {
     this.#check('delete');
     const key = objectKey(kind, name, namespace);
     const cur = this.#objects.get(key);
-    if (cur === undefined) throw notFound(kind, name, namespace, 'delete');
+    if (cur === undefined) throw notFoundError('delete', kind, name, namespace);
     if (expectedRevision !== undefined && cur.modRev.toString() !== expectedRevision) {
-      throw conflict(kind, name, namespace, 'delete', expectedRevision, cur.modRev);
+      throw conflictError('delete', kind, name, namespace, expectedRevision, cur.modRev.toString());
     }
     const rev = this.#write(key, 'deleted', cur.json);
     return this.#raw(cur.json, rev);
@@ -291,22 +284,4 @@ export class MemoryBackend implements Backend {
     w.pending.length = 0;
     this.#watches.delete(w);
   }
-}
-
-function where(name: string, ns: string | undefined): string {
-  return ns === undefined ? name : `${ns}/${name}`;
-}
-
-function notFound(kind: KindInfo, name: string, ns: string | undefined, op: string): CaracalError {
-  return new CaracalError(ErrorCodes.NotFound, `Cannot ${op} ${kind.kind} "${where(name, ns)}": it does not exist`, {
-    details: { kind: kind.kind, name, namespace: ns },
-  });
-}
-
-function conflict(kind: KindInfo, name: string, ns: string | undefined, op: string, expected: string, cur: bigint) {
-  return new CaracalError(
-    ErrorCodes.Conflict,
-    `Cannot ${op} ${kind.kind} "${where(name, ns)}": it changed since revision ${expected}: current revision is ${cur}`,
-    { details: { kind: kind.kind, name, namespace: ns, expectedRevision: expected, currentRevision: cur.toString() } },
-  );
 }
