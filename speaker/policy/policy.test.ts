@@ -82,6 +82,9 @@ describe('compilePolicy()', () => {
     assert.equal(mk({ asPath: { pattern: '65001 * 65003' } }).evaluate(1, a, false), a);
     assert.equal(mk({ asPath: { pattern: '? 65003' } }).evaluate(1, a, false), null);
     assert.equal(mk({ nextHop: ['10.0.0.1'] }).evaluate(1, a, false), a);
+    assert.equal(mk({ asPath: { regex: '^65001 (\\d+ )*65003$' } }).evaluate(1, a, false), a);
+    assert.equal(mk({ asPath: { regex: '^65002' } }).evaluate(1, a, false), null);
+    assert.throws(() => mk({ asPath: { regex: '(' } }), /Cannot compile AS path regex/);
     assert.ok(!mk({ community: ['65000:1'] }).prefixDependent);
   });
   it('applies modifications and keeps going until a terminating rule', () => {

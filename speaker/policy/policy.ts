@@ -36,6 +36,12 @@ export interface AsPathMatch {
    * Anchored at both ends, like BIRD's `bgp_path ~ [= * 65000 * =]`, which is written here `* 65000 *`.
    */
   readonly pattern?: string | undefined;
+  /**
+   * A JavaScript regular expression over the path as text, ASNs separated by single spaces, neighbour
+   * first ("65001 65002 65100"); for what `pattern` cannot say. Like everything but prefixes it runs once
+   * per attribute set, not per prefix.
+   */
+  readonly regex?: string | undefined;
 }
 
 export interface Match {
@@ -238,17 +244,24 @@ function compileRule(r: Rule): CompiledRule {
   const contains = m.asPath?.contains;
   const originAs = m.asPath?.originAs;
   const pattern = m.asPath?.pattern !== undefined ? compilePattern(m.asPath.pattern) : undefined;
+  let regex: RegExp | undefined;
+  try {
+    regex = m.asPath?.regex !== undefined ? new RegExp(m.asPath.regex) : undefined;
+  } catch (e) {
+    throw new RangeError(`Cannot compile AS path regex "${m.asPath?.regex}": ${(e as Error).message}`);
+  }
   const nextHops = m.nextHop ? new Set(m.nextHop) : undefined;
   const local = m.local;
   const attrMatch = (a: PathAttributes, isLocal: boolean): boolean => {
     if (local !== undefined && local !== isLocal) return false;
     if (comms && !comms.some((c) => a.communities.includes(c))) return false;
     if (nextHops && !nextHops.has(a.nextHop)) return false;
-    if (contains !== undefined || originAs !== undefined || pattern) {
+    if (contains !== undefined || originAs !== undefined || pattern || regex) {
       const flat = flatPath(a.asPath);
       if (contains !== undefined && !flat.includes(contains)) return false;
       if (originAs !== undefined && flat[flat.length - 1] !== originAs) return false;
       if (pattern && !matchAsPattern(pattern, flat)) return false;
+      if (regex && !regex.test(flat.join(' '))) return false;
     }
     return true;
   };
