@@ -118,6 +118,37 @@ describe('compilePolicy()', () => {
   });
 });
 
+describe('compilePolicy() limits and errors', () => {
+  const interner = new AttrInterner();
+  const a = interner.internAttrs(baseAttrs('10.0.0.1'));
+  it('handles more than 30 prefix rules', () => {
+    const rules = Array.from({ length: 40 }, (_, i) => ({
+      match: { prefix: [{ cidr: `10.${i}.0.0/16` }] },
+      actions: { action: i === 35 ? ('reject' as const) : ('accept' as const) },
+    }));
+    const p = compilePolicy({ name: 'many', rules, default: 'reject' }, { interner });
+    assert.equal(p.evaluate(v4('10.1.0.0/16'), a, false), a);
+    assert.equal(p.evaluate(v4('10.35.0.0/16'), a, false), null);
+    assert.equal(p.evaluate(v4('10.39.0.0/16'), a, false), a);
+    assert.equal(p.evaluate(v4('10.99.0.0/16'), a, false), null);
+  });
+  it('reports a bad rule as INVALID_CONFIG naming the policy and rule', () => {
+    assert.throws(
+      () =>
+        compilePolicy(
+          {
+            name: 'bad',
+            rules: [{ match: { prefix: [{ cidr: '10.0.0.0/8', ge: 4 }] }, actions: {} }],
+            default: 'accept',
+          },
+          { interner },
+        ),
+      (e: Error & { code?: string }) =>
+        e.code === 'INVALID_CONFIG' && /"bad" rule 0: Cannot compile prefix match/.test(e.message),
+    );
+  });
+});
+
 describe('effectivePolicy()', () => {
   it('rejects everything for an eBGP peer without explicit policy (RFC 8212)', () => {
     assert.equal(effectivePolicy({ ebgp: true }, 'import'), REJECT_ALL);

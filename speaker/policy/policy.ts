@@ -14,6 +14,7 @@
  * so it is evaluated once per (set, local, prefix-match bits) and cached; AS-path patterns never run per
  * prefix. When no rule has a prefix condition the RIB evaluates once per UPDATE (`prefixDependent`).
  */
+import { CaracalError, describeError, ErrorCodes } from '../../common/errors.js';
 import { parseCidr } from '../../model/ip.js';
 import type { AttrInterner } from '../rib/attr-intern.js';
 import { type AsPathSegment, AsPathSegmentType, type PathAttributes, type PrefixKey } from '../wire/types.js';
@@ -280,22 +281,36 @@ function compileRule(r: Rule): CompiledRule {
  * @example compilePolicy(ACCEPT_ALL, { interner }).evaluate(key, attrs, false) === attrs
  */
 export function compilePolicy(p: Policy, ctx: PolicyContext): CompiledPolicy {
-  const rules = p.rules.map(compileRule);
+  const rules = p.rules.map((r, i) => {
+    try {
+      return compileRule(r);
+    } catch (e) {
+      throw new CaracalError(
+        ErrorCodes.InvalidConfig,
+        `Cannot compile BGP policy "${p.name}" rule ${i}: ${describeError(e)}`,
+        {
+          details: { policy: p.name, rule: i },
+          cause: e,
+        },
+      );
+    }
+  });
   const prefixRules: number[] = [];
   rules.forEach((r, i) => {
     if (r.prefixes) prefixRules.push(i);
   });
-  if (prefixRules.length > 30) throw new RangeError(`Cannot compile policy "${p.name}": over 30 prefix rules`);
+  // Up to 30 prefix rules the matched set is a bitmask number; beyond that a string of 0/1 (slower, rare).
+  const wide = prefixRules.length > 30;
   const interner = ctx.interner;
-  // Cache: attrs → slot per (local, prefix-bits) → result. Results are interned sets, or null (reject).
-  let cache = new Map<PathAttributes, Map<number, PathAttributes | null>>();
+  // Cache: attrs → slot per (local, matched prefix rules) → result. Results are interned sets, or null.
+  let cache = new Map<PathAttributes, Map<number | string, PathAttributes | null>>();
   let epoch = interner.epoch;
 
-  const run = (a0: PathAttributes, local: boolean, prefixBits: number): PathAttributes | null => {
+  const run = (a0: PathAttributes, local: boolean, matched: (i: number) => boolean): PathAttributes | null => {
     let a = a0;
-    let bit = 0;
+    let pi = 0;
     for (const r of rules) {
-      if (r.prefixes && (prefixBits & (1 << bit++)) === 0) continue;
+      if (r.prefixes && !matched(pi++)) continue;
       if (!r.attrMatch(a, local)) continue;
       a = applyActions(a, r, interner, ctx.selfNextHop);
       if (r.actions.action === 'reject') return null;
@@ -312,10 +327,21 @@ export function compilePolicy(p: Policy, ctx: PolicyContext): CompiledPolicy {
         cache = new Map();
         epoch = interner.epoch;
       }
-      let bits = 0;
-      for (let i = 0; i < prefixRules.length; i++)
-        if (matchesPrefix(key, rules[prefixRules[i]!]!.prefixes!)) bits |= 1 << i;
-      const slot = bits * 2 + (local ? 1 : 0);
+      let slot: number | string;
+      let matched: (i: number) => boolean;
+      if (!wide) {
+        let bits = 0;
+        for (let i = 0; i < prefixRules.length; i++)
+          if (matchesPrefix(key, rules[prefixRules[i]!]!.prefixes!)) bits |= 1 << i;
+        slot = bits * 2 + (local ? 1 : 0);
+        matched = (i) => (bits & (1 << i)) !== 0;
+      } else {
+        let text = local ? 'L' : 'R';
+        for (let i = 0; i < prefixRules.length; i++)
+          text += matchesPrefix(key, rules[prefixRules[i]!]!.prefixes!) ? '1' : '0';
+        slot = text;
+        matched = (i) => text.charCodeAt(i + 1) === 0x31;
+      }
       let perAttrs = cache.get(attrs);
       if (perAttrs === undefined) {
         perAttrs = new Map();
@@ -323,7 +349,7 @@ export function compilePolicy(p: Policy, ctx: PolicyContext): CompiledPolicy {
       }
       let out = perAttrs.get(slot);
       if (out === undefined) {
-        out = run(attrs, local, bits);
+        out = run(attrs, local, matched);
         perAttrs.set(slot, out);
       }
       return out;

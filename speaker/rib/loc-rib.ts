@@ -18,6 +18,7 @@
  * Not here: ADD-PATH send, multipath/ECMP selection, IGP cost resolution (the `igpCost` hook returns 0),
  * confederations, LLGR (RFC 9494), max-prefix limits.
  */
+import { CaracalError, ErrorCodes } from '../../common/errors.js';
 import { ACCEPT_ALL, type CompiledPolicy, compilePolicy, formatCommunity } from '../policy/policy.js';
 import { formatPrefixKey } from '../wire/prefix.js';
 import { Afi, type NlriBatch, type PathAttributes, type PrefixKey, type UpdateMessage } from '../wire/types.js';
@@ -132,14 +133,15 @@ export class LocRib {
       // A graceful restart: the session is back; keep the stale routes and their counters.
       if (old.restarting) {
         if (config.asn !== old.config.asn)
-          throw new Error(
+          throw new CaracalError(
+            ErrorCodes.Internal,
             `Cannot re-add BGP peer "${config.id}" after a restart: AS ${config.asn} differs from ${old.config.asn}; remove it first`,
           );
         old.config = config;
         old.importPolicy = importPolicy ?? old.importPolicy;
         return old;
       }
-      throw new Error(`Cannot add BGP peer "${config.id}": it is already in the RIB`);
+      throw new CaracalError(ErrorCodes.Internal, `Cannot add BGP peer "${config.id}": it is already in the RIB`);
     }
     const adj = new AdjRibIn(config, {
       ibgp: config.asn === this.asn,
@@ -161,7 +163,8 @@ export class LocRib {
 
   #adj(id: string): AdjRibIn {
     const a = this.peer(id);
-    if (a === undefined) throw new Error(`Cannot update the RIB from BGP peer "${id}": it is not registered`);
+    if (a === undefined)
+      throw new CaracalError(ErrorCodes.Internal, `Cannot update the RIB from BGP peer "${id}": it is not registered`);
     return a;
   }
 
@@ -579,7 +582,7 @@ const encodeCursor = (k: PrefixKey): string =>
 function decodeCursor(c: string): PrefixKey {
   if (c.startsWith('4.')) return Number(c.slice(2));
   if (c.startsWith('6.')) return Buffer.from(c.slice(2), 'hex').toString('latin1');
-  throw new Error(`Cannot page BGP routes: cursor "${c}" is not one this API returned`);
+  throw new CaracalError(ErrorCodes.Usage, `Cannot page BGP routes: cursor "${c}" is not one this API returned`);
 }
 
 const ORIGINS = ['igp', 'egp', 'incomplete'] as const;
