@@ -3,6 +3,7 @@
  * resolving kind names and rendering; the CLI shell in ctl/cli.ts does the I/O.
  */
 import { CaracalError, ErrorCodes } from '../common/errors.js';
+import { formatColumns } from '../common/table.js';
 import { apiVersionOf, type KindInfo } from '../model/kind.js';
 import { KINDS, type KindName } from '../model/kinds.js';
 
@@ -54,12 +55,7 @@ export function renderTable(kind: KindInfo, items: readonly Row[]): string {
   return formatTable(head, rows);
 }
 
+/** `head` above `rows`, in aligned columns (common/table.ts). */
 export function formatTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
+  return formatColumns([head, ...rows]);
 }

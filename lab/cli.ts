@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { CaracalError } from '../common/errors.js';
+import { formatColumns } from '../common/table.js';
 import { Lab, type LabStatus, loadTopologyFile, stateRootOf } from './lab.js';
 
 export const USAGE = `Usage: caracal lab <verb> [options]
@@ -66,21 +67,7 @@ function parseArgs(args: readonly string[]): Parsed {
 }
 
 /** Aligned columns, two spaces apart; the first row is the header. */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const r of rows)
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
+export const table = formatColumns;
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
