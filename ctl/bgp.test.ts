@@ -66,8 +66,10 @@ describe('caracalctl bgp', () => {
               {
                 prefix: '10.244.1.0/26',
                 nextHop: '10.0.0.2',
-                asPath: [64513],
+                asPath: '64513',
+                origin: 'igp',
                 localPref: 100,
+                communities: [],
                 peer: '10.0.0.2',
                 reason: 'only-path',
               },

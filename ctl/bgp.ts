@@ -4,32 +4,8 @@
  * API's own, unchanged, so scripts can rely on the same field names either way.
  */
 import { CaracalError, ErrorCodes } from '../common/errors.js';
+import type { BgpPeerStatus, BgpRoutesResponse } from '../model/bgp-status.js';
 import { formatTable } from './resources.js';
-
-/** The fields of `GET /bgp/peers` that the table shows (the API may carry more). */
-export interface PeerStatus {
-  address: string;
-  asn: number;
-  state: string;
-  /** Seconds in the current state (Established: session uptime). */
-  uptime: number;
-  capabilities?: unknown;
-  prefixesReceived: number;
-  prefixesAccepted: number;
-  prefixesAdvertised: number;
-  lastError?: string;
-}
-
-export interface RouteStatus {
-  prefix: string;
-  nextHop: string;
-  asPath: string | readonly number[];
-  localPref?: number;
-  med?: number;
-  origin?: string;
-  peer?: string;
-  reason?: string;
-}
 
 export function formatDuration(sec: number): string {
   if (!Number.isFinite(sec) || sec < 0) return '-';
@@ -42,7 +18,7 @@ export function formatDuration(sec: number): string {
 }
 
 /** Like `birdc show protocols`: one line per peer. */
-export function renderPeers(peers: readonly PeerStatus[]): string {
+export function renderPeers(peers: readonly BgpPeerStatus[]): string {
   return formatTable(
     ['PEER', 'ASN', 'STATE', 'SINCE', 'RECEIVED', 'ACCEPTED', 'ADVERTISED', 'INFO'],
     peers.map((p) => [
@@ -58,17 +34,17 @@ export function renderPeers(peers: readonly PeerStatus[]): string {
   );
 }
 
-export function renderRoutes(r: { count: number; routes: readonly RouteStatus[] }): string {
+export function renderRoutes(r: BgpRoutesResponse): string {
   const table = formatTable(
     ['PREFIX', 'NEXT HOP', 'AS PATH', 'LOCAL PREF', 'MED', 'PEER', 'BEST BECAUSE'],
     r.routes.map((x) => [
       x.prefix,
       x.nextHop,
-      Array.isArray(x.asPath) ? x.asPath.join(' ') : String(x.asPath),
+      x.asPath,
       x.localPref === undefined ? '' : String(x.localPref),
       x.med === undefined ? '' : String(x.med),
-      x.peer ?? 'local',
-      x.reason ?? '',
+      x.peer,
+      x.reason,
     ]),
   );
   const shown = r.routes.length < r.count ? ` (showing ${r.routes.length}; use --limit)` : '';

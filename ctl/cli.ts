@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments, stringify } from 'yaml';
 import { CaracalError, describeError, ErrorCodes, isCaracalError } from '../common/errors.js';
 import type { Datastore } from '../datastore/types.js';
+import type { BgpPeerStatus, BgpRoutesResponse } from '../model/bgp-status.js';
 import { KINDS, type KindName, type ResourceOf } from '../model/kinds.js';
 import { parseResource } from '../model/validate.js';
-import { fetchJson, type PeerStatus, type RouteStatus, renderPeers, renderRoutes } from './bgp.js';
+import { fetchJson, renderPeers, renderRoutes } from './bgp.js';
 import { kindOfManifest, renderTable, resolveKind } from './resources.js';
 
 const USAGE = `Usage: caracalctl <command> [args]
@@ -121,17 +122,14 @@ async function bgp(f: Flags): Promise<void> {
     throw new CaracalError(ErrorCodes.Usage, 'Cannot run bgp: say "peers" or "routes"');
   const server = f.server ?? process.env.CARACAL_STATUS_URL ?? 'http://127.0.0.1:9179';
   if (what === 'peers') {
-    const peers = (await fetchJson(server, 'bgp/peers')) as PeerStatus[];
+    const peers = (await fetchJson(server, 'bgp/peers')) as BgpPeerStatus[];
     console.log(f.output === 'json' ? JSON.stringify(peers, null, 2) : renderPeers(peers));
     return;
   }
   const q = new URLSearchParams();
   if (f.prefix) q.set('prefix', f.prefix);
   if (f.limit) q.set('limit', f.limit);
-  const routes = (await fetchJson(server, `bgp/routes${q.size ? `?${q}` : ''}`)) as {
-    count: number;
-    routes: RouteStatus[];
-  };
+  const routes = (await fetchJson(server, `bgp/routes${q.size ? `?${q}` : ''}`)) as BgpRoutesResponse;
   console.log(f.output === 'json' ? JSON.stringify(routes, null, 2) : renderRoutes(routes));
 }
 

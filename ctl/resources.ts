@@ -56,6 +56,7 @@ export function renderTable(kind: KindInfo, items: readonly Row[]): string {
 }
 
 /** `head` above `rows`, in aligned columns (common/table.ts). */
-export function formatTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
-  return formatColumns([head, ...rows]);
+export function formatTable(head: readonly string[], rows: readonly (readonly unknown[])[]): string {
+  // Cells may come from another process's JSON: print whatever is there rather than crash on a non-string.
+  return formatColumns([head, ...rows.map((r) => r.map((c) => (c === undefined || c === null ? '' : String(c))))]);
 }
