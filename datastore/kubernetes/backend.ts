@@ -11,8 +11,8 @@
  *           the same).
  *   watch   client-node's `Watch` (chunked newline-delimited JSON) from `resourceVersion=fromRevision` with
  *           `allowWatchBookmarks`; ADDED/MODIFIED/DELETED/BOOKMARK become RawEvents; an ERROR event with a
- *           410 Status (or an HTTP 410) ends it with `gone`; anything else ending the stream ends it with
- *           `gone: false`. Each watch asks the server to end it after a randomised 5–10 minutes
+ *           410 Status (or an HTTP 410), or a 504 "Too large resource version", ends it with `gone`;
+ *           anything else ending the stream ends it with `gone: false`. Each watch asks the server to end it after a randomised 5–10 minutes
  *           (`timeoutSeconds`, as client-go's reflector does), and ends it itself (error, not gone) if the server has
  *           not done so 30 s later: a silently dead connection never delivers the server's end.
  *   create  POST (resourceVersion stripped: the server refuses a create that carries one); 409 → ALREADY_EXISTS
@@ -226,7 +226,10 @@ class KubernetesBackend implements Backend {
         if (typeof rv === 'string' && rv !== '') h.onEvent({ type: 'bookmark', revision: rv });
       } else if (type === 'ERROR') {
         const code = isObject(obj) ? obj.code : undefined;
-        if (code === 410) end({ gone: true });
+        // 410 Expired/Gone: compacted. 504 "Too large resource version": the server is behind the revision we
+        // hold (an API server restored from an older etcd, a lagging watch cache); resuming from it again
+        // would fail forever, so relist, as client-go's reflector does.
+        if (code === 410 || (code === 504 && isTooLargeResourceVersion(obj))) end({ gone: true });
         else
           end({
             gone: false,
@@ -451,6 +454,13 @@ function toRaw(kind: KindInfo, body: unknown, what: string): RawObject {
   const value: Json = { apiVersion: apiVersionOf(kind), kind: kind.kind, ...body };
   const rv = metaOf(value).resourceVersion;
   return { value, revision: typeof rv === 'string' ? rv : '' };
+}
+
+/** A Status whose causes include ResourceVersionTooLarge (apimachinery errors.IsTooLargeResourceVersion). */
+function isTooLargeResourceVersion(status: unknown): boolean {
+  const details = isObject(status) && isObject(status.details) ? status.details : undefined;
+  const causes = Array.isArray(details?.causes) ? details.causes : [];
+  return causes.some((c) => isObject(c) && c.reason === 'ResourceVersionTooLarge');
 }
 
 interface StatusBody {

@@ -399,6 +399,16 @@ describe('kubernetes backend: watch', () => {
     assert.deepEqual(w.events, []);
   });
 
+  it('ends with gone when the API answers a resourceVersion newer than its own with "Too large resource version"', async (t) => {
+    // An API server restored from an older etcd is behind what we hold: resuming from it would fail forever.
+    const { backend, server } = await setup(t);
+    const future = String(Number(server.resourceVersion) + 10);
+    const w = rawWatch(backend, KINDS.IPPool, future);
+    await w.until(() => w.end !== undefined, 'the end');
+    assert.deepEqual(w.end, { gone: true });
+    assert.deepEqual(w.events, []);
+  });
+
   it('ends without gone when the server restarts, and with an error when it cannot be reached', async (t) => {
     const { backend, server } = await setup(t);
     const w = rawWatch(backend, KINDS.IPPool, server.resourceVersion);
