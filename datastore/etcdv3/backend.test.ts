@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCodes, isCaracalError } from '../../common/errors.js';
 import { EtcdServer } from '../../lab/etcd.js';
+import { KINDS } from '../../model/kinds.js';
 import { sampleIPPool, sampleWorkloadEndpoint } from '../contract-fixtures.js';
 import { createDatastore } from '../store.js';
 import type { Datastore, WatchEvent } from '../types.js';
@@ -99,6 +100,31 @@ describe('EtcdV3Backend', () => {
     } finally {
       await a.ds.close();
       await b.ds.close();
+    }
+  });
+
+  it('a watch from a revision etcd has not reached ends with gone (relist), not a silent wait', async () => {
+    // What a node sees after etcd is restored from an older snapshot: its revision is behind the one held.
+    const { backend } = open();
+    try {
+      const now = (await backend.client.kv.range({ key: Buffer.from(`${backend.prefix}/`) })).header.revision;
+      const end = await new Promise<{ gone: boolean; error?: unknown }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the watch neither ended nor delivered')), 10_000);
+        backend.watch(
+          KINDS.IPPool,
+          { fromRevision: (BigInt(now) + 1000n).toString() },
+          {
+            onEvent: () => {},
+            onEnd: (r) => {
+              clearTimeout(timer);
+              resolve(r);
+            },
+          },
+        );
+      });
+      assert.deepEqual(end, { gone: true });
+    } finally {
+      await backend.close();
     }
   });
 

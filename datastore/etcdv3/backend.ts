@@ -186,7 +186,13 @@ export class EtcdV3Backend implements Backend {
         end({ gone: false, error: new Error(`etcd cancelled the watch: ${res.cancel_reason || 'no reason given'}`) });
         return;
       }
-      if (res.created) return;
+      if (res.created) {
+        // etcd accepts a start revision from its future and waits for it, so a store that is behind the
+        // revision we hold (restored from an older snapshot) would send nothing until it caught up, and the
+        // store layer would drop what it then sends as already seen. Relist instead.
+        if (BigInt(res.header.revision) < BigInt(opts.fromRevision)) end({ gone: true });
+        return;
+      }
       if (res.events.length === 0) {
         h.onEvent({ type: 'bookmark', revision: res.header.revision }); // progress notification
         return;
