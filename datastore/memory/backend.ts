@@ -144,7 +144,8 @@ export class MemoryBackend implements Backend {
       this.#end(w, { gone: true });
       return close;
     }
-    if (from + 1n < this.#compacted) {
+    if (from + 1n < this.#compacted || from > this.#rev) {
+      // Compacted, or from the store's future (etcd restored from an older snapshot): relist.
       this.#end(w, { gone: true });
       return close;
     }

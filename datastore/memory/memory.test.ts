@@ -53,3 +53,17 @@ describe('MemoryBackend watch', () => {
     assert.equal(backend.watchCount, 0);
   });
 });
+
+describe('MemoryBackend watch from the future', () => {
+  it('a fromRevision beyond the store revision ends with gone (relist), as the etcd driver does', async () => {
+    const backend = new MemoryBackend();
+    const end = await new Promise<{ gone: boolean; error?: unknown }>((resolve) => {
+      backend.watch(
+        KINDS.IPPool,
+        { fromRevision: (BigInt(backend.revision) + 5n).toString() },
+        { onEvent: () => {}, onEnd: resolve },
+      );
+    });
+    assert.deepEqual(end, { gone: true });
+  });
+});
