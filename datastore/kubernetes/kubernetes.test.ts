@@ -474,7 +474,7 @@ describe('kubernetes backend: watch', () => {
     assert.equal(w.end?.gone, false);
     assert.ok(isCaracalError(w.end?.error, ErrorCodes.Unavailable), String(w.end?.error));
     assert.match(
-      String((w.end?.error as Error).message),
+      String((w.end?.error as Error | undefined)?.message),
       /did not end the watch 2 s after asking for timeoutSeconds=1/,
     );
   });
