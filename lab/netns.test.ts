@@ -62,6 +62,17 @@ describe('run()', () => {
     });
   });
 
+  it('says a command was killed for taking longer than timeoutMs, not just "exit code 137"', async () => {
+    await assert.rejects(run(['sleep', '30'], { timeoutMs: 100 }), (e) => {
+      assert.ok(isCaracalError(e, 'LAB_COMMAND_FAILED'));
+      assert.match(
+        e.message,
+        /^Cannot run "sleep 30": exit code 137: .*killed after 100 ms: it did not finish in time$/,
+      );
+      return true;
+    });
+  });
+
   it('throws LAB_COMMAND_FAILED when the program does not exist', async () => {
     await assert.rejects(
       run(['caracal-no-such-binary']),

@@ -63,7 +63,12 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Exe
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(
@@ -80,8 +85,10 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Exe
         stderr: Buffer.concat(err).toString('utf8'),
         code: code ?? 128 + (signal ? (SIGNALS[signal] ?? 0) : 0),
       };
-      if (r.code !== 0 && opts.check !== false) reject(commandFailed(argv, r, opts.describe?.(r)));
-      else resolve(r);
+      if (r.code !== 0 && opts.check !== false) {
+        const why = timedOut ? `killed after ${timeoutMs} ms: it did not finish in time` : opts.describe?.(r);
+        reject(commandFailed(argv, r, why));
+      } else resolve(r);
     });
     child.stdin.on('error', () => {}); // EPIPE when the command exits without reading stdin
     child.stdin.end(opts.input ?? '');
