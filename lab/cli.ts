@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { CaracalError } from '../common/errors.js';
+import { CaracalError, describeError } from '../common/errors.js';
 import { formatColumns } from '../common/table.js';
 import { Lab, type LabStatus, loadTopologyFile, stateRootOf } from './lab.js';
 
@@ -135,8 +135,8 @@ async function up(p: Parsed, stateRoot: string | undefined): Promise<number> {
     try {
       await lab.waitForSessions({ timeoutMs: waitSec * 1000 });
       waitNote = `; sessions between its routers Established after ${secs(performance.now() - t0)}`;
-    } catch {
-      waitNote = `; sessions between its routers not all Established after ${secs(performance.now() - w0)} more`;
+    } catch (e) {
+      waitNote = `; sessions between its routers not all Established after ${secs(performance.now() - w0)} more: ${describeError(e)}`;
     }
   }
   const status = await lab.status();
