@@ -280,7 +280,32 @@ export class LocRib {
       const post = eff === null ? null : policy.evaluate(prefixes[0]!, eff, adj.local);
       if (ids === undefined) {
         const path = adj.pathFor(attrs, post, 0, reg);
-        for (let i = 0; i < n; i++) this.#set(prefixes[i]!, adj, 0, path);
+        const table = this.#table;
+        const usable = !path.rejected;
+        let added = 0;
+        for (let i = 0; i < n; i++) {
+          const key = prefixes[i]!;
+          // Fast path, the whole of a first full table: a prefix nobody has offered yet. Inlined here so
+          // the IPv4 key stays an unboxed double (a call to #set boxes it).
+          if (typeof key === 'number' && table.get(key) === NONE) {
+            table.set(key, path.id);
+            added++;
+            if (usable) {
+              this.#version++;
+              if (this.#dirtyV4.push(key) > this.#dirtyCap4) this.#dirty(this.#dirtyV4.pop()!);
+            }
+            continue;
+          }
+          this.#set(key, adj, 0, path);
+        }
+        if (added > 0) {
+          path.refs += added;
+          adj.received += added;
+          if (usable) {
+            adj.accepted += added;
+            this.#routes += added;
+          }
+        }
       } else {
         for (let i = 0; i < n; i++) {
           const pathId = ids[i] ?? 0;
