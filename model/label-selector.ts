@@ -50,6 +50,8 @@ export function parseLabelSelector(text: string): Requirement[] {
         .split(',')
         .map((v) => v.trim())
         .filter((v) => v !== '');
+      // apimachinery: "for 'in', 'notin' operators, values set can't be empty"
+      if (values.length === 0) fail(`"${m[2]}" needs at least one value: "${part}" has none`);
       reqs.push({ op: m[2] === 'in' ? 'in' : 'notin', key: m[1]!, values });
       continue;
     }
