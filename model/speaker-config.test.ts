@@ -34,12 +34,12 @@ describe('SpeakerConfig', () => {
     assert.equal(c.rfc8212, true);
     assert.deepEqual(c.originate, ['10.244.1.0/26', 'fd00:10:244:1::/122']);
   });
-  it('defaults listen and status, peer import accept-all and export originated', () => {
+  it('defaults listen and status, and leaves import/export unset for the RFC 8212 rules to decide', () => {
     const c = parse({ asn: 65000, routerId: '192.0.2.1', peers: [{ address: '192.0.2.2', asn: 65000 }] });
     assert.deepEqual(c.listen, { address: '0.0.0.0', port: 179 });
     assert.deepEqual(c.status, { address: '127.0.0.1', port: 9179 });
-    assert.equal(c.peers[0]!.import, 'accept-all');
-    assert.equal(c.peers[0]!.export, 'originated');
+    assert.equal(c.peers[0]!.import, undefined);
+    assert.equal(c.peers[0]!.export, undefined);
   });
   it('names the field path and the reason of each problem', () => {
     try {

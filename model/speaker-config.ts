@@ -113,8 +113,12 @@ export const SpeakerPeerConfig = z.strictObject({
   holdTimeSec: holdTime.default(90).describe('Hold time we propose, in seconds (0 or at least 3)'),
   keepaliveSec: z.number().int().min(1).max(21_845).optional().describe('Keepalive interval; default hold/3'),
   connectRetrySec: z.number().int().min(1).max(3600).default(5).describe('Initial connect retry interval'),
-  import: policyRef.default('accept-all').describe('Import policy; eBGP peers need one set explicitly (RFC 8212)'),
-  export: policyRef.default('originated').describe('Export policy'),
+  import: policyRef
+    .optional()
+    .describe('Import policy. Unset: iBGP accepts all; eBGP accepts nothing (RFC 8212) unless rfc8212 is false'),
+  export: policyRef
+    .optional()
+    .describe('Export policy. Unset: our originated prefixes (all routes when reflecting); eBGP nothing (RFC 8212)'),
   families: z
     .array(z.enum(['ipv4-unicast', 'ipv6-unicast']))
     .min(1)
@@ -150,7 +154,11 @@ export const SpeakerConfig = z
       seen.add(p.address);
       for (const dir of ['import', 'export'] as const) {
         const name = p[dir];
-        if (!(BUILTIN_POLICY_NAMES as readonly string[]).includes(name) && !Object.hasOwn(c.policies, name)) {
+        if (
+          name !== undefined &&
+          !(BUILTIN_POLICY_NAMES as readonly string[]).includes(name) &&
+          !Object.hasOwn(c.policies, name)
+        ) {
           addIssue(
             ctx,
             ['peers', i, dir],

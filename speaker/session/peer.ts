@@ -228,6 +228,11 @@ export class Peer extends EventEmitter<PeerEvents> {
   get password(): string | undefined {
     return this.#o.password;
   }
+  /** Our address on the current session's connection (next-hop-self), when connected. */
+  get localAddress(): string | undefined {
+    const a = this.#primary.socket?.localAddress;
+    return a === undefined ? undefined : normalizeAddress(a);
+  }
   /** Connections currently open (0–2), for tests and `caracal bgp show`. */
   get connectionCount(): number {
     return [this.#primary, this.#secondary].filter((c) => c?.socket !== undefined).length;
