@@ -24,7 +24,7 @@ import { formatPrefixKey } from '../wire/prefix.js';
 import { Afi, type NlriBatch, type PathAttributes, type PrefixKey, type UpdateMessage } from '../wire/types.js';
 import { AdjRibIn, type Path, PathRegistry, type PeerConfig } from './adj-rib-in.js';
 import { AttrInterner } from './attr-intern.js';
-import { type BestReason, selectBest } from './best-path.js';
+import { type BestReason, comparePaths, selectBest } from './best-path.js';
 import { NONE, PrefixTable } from './prefix-table.js';
 
 export interface LocRibOptions {
@@ -77,7 +77,15 @@ export class LocRib {
   readonly #local: AdjRibIn;
   readonly #paths: PathRegistry;
   readonly #table: PrefixTable;
-  /** Entries with several candidates: the table stores -(index + 1). */
+  /**
+   * Entries with several candidates. Table values: ≥ 0 the only Path's id; -(2i + 1) pair i, two Path ids
+   * in #pairA/#pairB (8 bytes, no object: two full feeds are common); -(2i + 2) array i in #multi, for
+   * three or more (and for two after shrinking from three). Usable best first in both.
+   */
+  #pairA = new Int32Array(256);
+  #pairB = new Int32Array(256);
+  #pairCount = 0;
+  readonly #pairFree: number[] = [];
   readonly #multi: (Path[] | undefined)[] = [];
   readonly #multiFree: number[] = [];
   /** Prefixes with a usable best path. */
@@ -214,7 +222,7 @@ export class LocRib {
           ids.push(p.pathId);
         }
       } else {
-        for (const p of this.#multi[-v - 1]!)
+        for (const p of this.#list(v))
           if (p.peer === adj && (!onlyStale || p.stale)) {
             keys.push(k);
             ids.push(p.pathId);
@@ -232,7 +240,7 @@ export class LocRib {
     adj.normalised.clear();
     const todo: [PrefixKey, Path][] = [];
     this.#table.forEach((k, v) => {
-      for (const p of v >= 0 ? [this.#paths.get(v)] : this.#multi[-v - 1]!) if (p.peer === adj) todo.push([k, p]);
+      for (const p of this.#list(v)) if (p.peer === adj) todo.push([k, p]);
     });
     for (const [k, p] of todo) {
       const eff = this.#normalise(adj, p.pre);
@@ -400,16 +408,17 @@ export class LocRib {
       }
       if (path === null) return;
       this.#hold(path);
-      const pair = [e, path];
-      const best = this.#order(pair);
-      const mi = this.#multiFree.pop() ?? this.#multi.length;
-      this.#multi[mi] = pair;
-      table.set(key, -mi - 1);
-      if (e.rejected && best) this.#routes++;
-      if (pair[0] !== e && best) this.#dirty(key);
+      const pathFirst = this.#goesFirst(path, e);
+      table.set(key, this.#newPair(pathFirst ? path : e, pathFirst ? e : path));
+      if (e.rejected && !path.rejected) this.#routes++;
+      if (pathFirst && !path.rejected) this.#dirty(key);
       return;
     }
-    const mi = -v - 1;
+    if ((-v & 1) === 1) {
+      this.#setInPair(key, v, adj, pathId, path);
+      return;
+    }
+    const mi = (-v - 2) / 2;
     const list = this.#multi[mi]!;
     const oldBest = list[0]!.rejected ? undefined : list[0];
     let idx = -1;
@@ -446,6 +455,85 @@ export class LocRib {
     }
     if ((oldBest === undefined) !== (newBest === undefined)) this.#routes += newBest ? 1 : -1;
     if (newBest !== oldBest) this.#dirty(key);
+  }
+
+  #setInPair(key: PrefixKey, v: number, adj: AdjRibIn, pathId: number, path: Path | null): void {
+    const pi = (-v - 1) / 2;
+    const a = this.#paths.get(this.#pairA[pi]!);
+    const b = this.#paths.get(this.#pairB[pi]!);
+    const oldBest = a.rejected ? undefined : a;
+    let newBest: Path | undefined;
+    const aMine = a.peer === adj && a.pathId === pathId;
+    if (aMine || (b.peer === adj && b.pathId === pathId)) {
+      const mine = aMine ? a : b;
+      const other = aMine ? b : a;
+      if (mine === path) return;
+      this.#let(mine);
+      if (path === null) {
+        this.#table.set(key, other.id);
+        this.#pairFree.push(pi);
+        newBest = other.rejected ? undefined : other;
+      } else {
+        this.#hold(path);
+        const pathFirst = this.#goesFirst(path, other);
+        this.#pairA[pi] = pathFirst ? path.id : other.id;
+        this.#pairB[pi] = pathFirst ? other.id : path.id;
+        const first = pathFirst ? path : other;
+        newBest = first.rejected ? undefined : first;
+      }
+    } else {
+      if (path === null) return;
+      this.#hold(path);
+      const list = [a, b, path];
+      this.#pairFree.push(pi);
+      const mi = this.#multiFree.pop() ?? this.#multi.length;
+      this.#multi[mi] = list;
+      this.#table.set(key, -(2 * mi + 2));
+      newBest = this.#order(list) ? list[0] : undefined;
+    }
+    if ((oldBest === undefined) !== (newBest === undefined)) this.#routes += newBest ? 1 : -1;
+    if (newBest !== oldBest) this.#dirty(key);
+  }
+
+  /** Order within a pair: usable before rejected, then the decision process (as `selectBest` for two). */
+  #goesFirst(x: Path, y: Path): boolean {
+    if (x.rejected !== y.rejected) return !x.rejected;
+    return comparePaths(x, y) <= 0;
+  }
+
+  #newPair(first: Path, second: Path): number {
+    let pi = this.#pairFree.pop();
+    if (pi === undefined) {
+      pi = this.#pairCount++;
+      if (pi >= this.#pairA.length) {
+        const a = new Int32Array(this.#pairA.length * 2);
+        a.set(this.#pairA);
+        this.#pairA = a;
+        const b = new Int32Array(this.#pairB.length * 2);
+        b.set(this.#pairB);
+        this.#pairB = b;
+      }
+    }
+    this.#pairA[pi] = first.id;
+    this.#pairB[pi] = second.id;
+    return -(2 * pi + 1);
+  }
+
+  /** The first candidate of a table value (the best when usable). */
+  #first(v: number): Path {
+    if (v >= 0) return this.#paths.get(v);
+    if ((-v & 1) === 1) return this.#paths.get(this.#pairA[(-v - 1) / 2]!);
+    return this.#multi[(-v - 2) / 2]![0]!;
+  }
+
+  /** All candidates of a table value, first the best (allocates for singles and pairs: not a hot path). */
+  #list(v: number): readonly Path[] {
+    if (v >= 0) return [this.#paths.get(v)];
+    if ((-v & 1) === 1) {
+      const pi = (-v - 1) / 2;
+      return [this.#paths.get(this.#pairA[pi]!), this.#paths.get(this.#pairB[pi]!)];
+    }
+    return this.#multi[(-v - 2) / 2]!;
   }
 
   /** Puts the usable best first; returns whether there is one. Allocates only with rejected candidates. */
@@ -518,7 +606,7 @@ export class LocRib {
   best(key: PrefixKey): Path | undefined {
     const v = this.#table.get(key);
     if (v === NONE) return undefined;
-    const p = v >= 0 ? this.#paths.get(v) : this.#multi[-v - 1]![0]!;
+    const p = this.#first(v);
     return p.rejected ? undefined : p;
   }
 
@@ -526,7 +614,7 @@ export class LocRib {
   candidates(key: PrefixKey): readonly Path[] {
     const v = this.#table.get(key);
     if (v === NONE) return [];
-    return v >= 0 ? [this.#paths.get(v)] : this.#multi[-v - 1]!;
+    return this.#list(v);
   }
 
   /** Which decision step chose the best path for `key` (recomputed: not stored per prefix). */
@@ -538,7 +626,7 @@ export class LocRib {
   /** Calls `fn` for every prefix with a usable best path, in table order (not prefix order). */
   forEachBest(fn: (key: PrefixKey, best: Path) => void): void {
     this.#table.forEach((k, v) => {
-      const p = v >= 0 ? this.#paths.get(v) : this.#multi[-v - 1]![0]!;
+      const p = this.#first(v);
       if (!p.rejected) fn(k, p);
     });
   }
