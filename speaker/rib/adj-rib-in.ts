@@ -36,6 +36,8 @@ export interface PeerConfig {
   readonly rrClient?: boolean | undefined;
   /** Our address on this session, for next-hop-self. */
   readonly localAddress?: string | undefined;
+  /** Our IPv6 address on a dual-stack session, for next-hop-self on IPv6 prefixes (else `localAddress`). */
+  readonly localAddressV6?: string | undefined;
   /** Accept routes whose AS path contains our AS up to this many times (default 0). */
   readonly allowOwnAs?: number | undefined;
 }

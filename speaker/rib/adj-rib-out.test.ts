@@ -161,4 +161,31 @@ describe('AdjRibOut', () => {
     assert.equal(r.announce[0]?.batch.prefixes.length, 2);
     assert.equal(r.endOfRib.length, 0);
   });
+  it('uses our IPv6 address as next hop for IPv6 prefixes on a dual-stack eBGP session', () => {
+    const rib = new LocRib({ asn: 64512, routerId: 1 });
+    const peer = {
+      id: 'e',
+      address: '192.0.2.1',
+      asn: 65001,
+      routerId: 9,
+      localAddress: '192.0.2.2',
+      localAddressV6: 'fd00::2',
+    };
+    rib.addPeer(peer);
+    const k6 = `${Buffer.from([0xfd, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).toString('latin1')}${String.fromCharCode(64)}`;
+    rib.originate([k6, v4('10.1.0.0/24')], rib.interner.internAttrs(baseAttrs('')));
+    const o = new AdjRibOut(rib, peer, { exportPolicy: compilePolicy(ACCEPT_ALL, rib) });
+    const u = o.initialSync();
+    const byFamily = new Map(u.announce.map((a) => [a.batch.afi, a.attrs.nextHop]));
+    assert.equal(byFamily.get(1), '192.0.2.2');
+    assert.equal(byFamily.get(2), 'fd00::2');
+  });
+  it('sends nothing for an originated route when the session has no local address to use as next hop', () => {
+    const rib = new LocRib({ asn: 64512, routerId: 1 });
+    const peer = { id: 'e', address: '192.0.2.1', asn: 65001, routerId: 9 };
+    rib.addPeer(peer);
+    rib.originate([v4('10.1.0.0/24')], rib.interner.internAttrs(baseAttrs('')));
+    const o = new AdjRibOut(rib, peer, { exportPolicy: compilePolicy(ACCEPT_ALL, rib) });
+    assert.equal(o.initialSync().announce.length, 0);
+  });
 });

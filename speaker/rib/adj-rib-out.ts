@@ -71,7 +71,11 @@ export class AdjRibOut {
   readonly #freeIds: number[] = [];
   /** Export result per best Path (prefix-independent part), and per post-policy set. */
   #prep = new Map<Path, PathAttributes | null>();
-  #final = new Map<Path, Map<PathAttributes, PathAttributes>>();
+  /** Per family (0: IPv4 prefixes, 1: IPv6), because next-hop-self depends on it. */
+  #final = [
+    new Map<Path, Map<PathAttributes, PathAttributes | null>>(),
+    new Map<Path, Map<PathAttributes, PathAttributes | null>>(),
+  ];
   #epoch = -1;
 
   constructor(rib: LocRib, peer: PeerConfig, opts: AdjRibOutOptions) {
@@ -129,7 +133,7 @@ export class AdjRibOut {
   setExportPolicy(policy: CompiledPolicy): OutUpdate {
     this.#policy = policy;
     this.#prep = new Map();
-    this.#final = new Map();
+    this.#final = [new Map(), new Map()];
     const out = new Collector();
     const rib = this.#rib;
     rib.forEachBest((k, best) => this.#visit(k, best, out));
@@ -192,7 +196,7 @@ export class AdjRibOut {
     // Reset when sets were swept (they may be rebuilt as new objects) or dead Paths piled up.
     if (interner.epoch !== this.#epoch || this.#prep.size > 4096) {
       this.#prep = new Map();
-      this.#final = new Map();
+      this.#final = [new Map(), new Map()];
       this.#epoch = interner.epoch;
     }
     let prepared = this.#prep.get(p);
@@ -203,14 +207,16 @@ export class AdjRibOut {
     if (prepared === null) return null;
     const post = this.#policy.evaluate(key, prepared, p.local);
     if (post === null) return null;
-    let finals = this.#final.get(p);
+    const v6 = typeof key !== 'number';
+    const byPath = this.#final[v6 ? 1 : 0]!;
+    let finals = byPath.get(p);
     if (finals === undefined) {
       finals = new Map();
-      this.#final.set(p, finals);
+      byPath.set(p, finals);
     }
     let fin = finals.get(post);
     if (fin === undefined) {
-      fin = this.#rewrite(p, post);
+      fin = this.#rewrite(p, post, v6);
       finals.set(post, fin);
     }
     return fin;
@@ -237,10 +243,21 @@ export class AdjRibOut {
     return a;
   }
 
-  /** Step 6: protocol rewrites after the export policy. */
-  #rewrite(p: Path, a: PathAttributes): PathAttributes {
+  /**
+   * Step 6: protocol rewrites after the export policy. Null when no next hop can be given (an originated
+   * route, or next-hop-self, with no local address of a usable family): sending nothing beats an UPDATE
+   * the codec must refuse.
+   */
+  #rewrite(p: Path, a: PathAttributes, v6: boolean): PathAttributes | null {
+    const fin = this.#rewriteAttrs(p, a, v6);
+    return fin.nextHop === '' ? null : fin;
+  }
+
+  #rewriteAttrs(p: Path, a: PathAttributes, v6: boolean): PathAttributes {
     const rib = this.#rib;
-    const self = this.peer.localAddress ?? '';
+    // RFC 4760 / RFC 8950: IPv6 prefixes want our IPv6 address; IPv4 ones our IPv4 address, else IPv6.
+    const cfg = this.peer;
+    const self = (v6 ? (cfg.localAddressV6 ?? cfg.localAddress) : (cfg.localAddress ?? cfg.localAddressV6)) ?? '';
     let nextHop = a.nextHop;
     if (nextHop === '' || this.#nextHopMode === 'self') nextHop = self;
     if (!this.ibgp) {
