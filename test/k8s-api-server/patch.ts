@@ -11,13 +11,18 @@ type Json = unknown;
 
 const isObject = (v: Json): v is Record<string, Json> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** `o[k] = v` as an own data property: a "__proto__" key stays a key and never replaces the prototype. */
+function setOwn(o: Record<string, Json>, k: string, v: Json): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 /** RFC 7386 §2. */
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isObject(patch)) return structuredClone(patch);
   const out: Record<string, Json> = isObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
+    else setOwn(out, k, mergePatch(Object.hasOwn(out, k) ? out[k] : undefined, v));
   }
   return out;
 }
@@ -44,21 +49,25 @@ const invalid = (why: string) =>
 function parentOf(doc: Json, tokens: string[], op: string): [Record<string, Json> | Json[], string] {
   let cur: Json = doc;
   for (const t of tokens.slice(0, -1)) {
-    if (Array.isArray(cur)) cur = cur[Number(t)];
-    else if (isObject(cur)) cur = cur[t];
-    else cur = undefined;
+    cur = child(cur, t);
     if (cur === undefined) throw invalid(`${op}: missing path "/${tokens.join('/')}"`);
   }
   if (!Array.isArray(cur) && !isObject(cur)) throw invalid(`${op}: cannot traverse "/${tokens.join('/')}"`);
   return [cur, tokens[tokens.length - 1]!];
 }
 
+/** The member `t` of `cur`: own properties only, so "/constructor" or "/__proto__" is a missing path. */
+function child(cur: Json, t: string): Json {
+  if (Array.isArray(cur)) return /^(0|[1-9][0-9]*)$/.test(t) ? cur[Number(t)] : undefined;
+  if (isObject(cur)) return Object.hasOwn(cur, t) ? cur[t] : undefined;
+  return undefined;
+}
+
 function getAt(doc: Json, tokens: string[]): Json {
   let cur: Json = doc;
   for (const t of tokens) {
-    if (Array.isArray(cur)) cur = cur[Number(t)];
-    else if (isObject(cur)) cur = cur[t];
-    else return undefined;
+    cur = child(cur, t);
+    if (cur === undefined) return undefined;
   }
   return cur;
 }
@@ -70,7 +79,7 @@ function add(doc: Json, tokens: string[], value: Json, op: string): Json {
     const i = last === '-' ? parent.length : Number(last);
     if (!Number.isInteger(i) || i < 0 || i > parent.length) throw invalid(`${op}: index "${last}" out of range`);
     parent.splice(i, 0, structuredClone(value));
-  } else parent[last] = structuredClone(value);
+  } else setOwn(parent, last, structuredClone(value));
   return doc;
 }
 
@@ -81,7 +90,7 @@ function remove(doc: Json, tokens: string[], op: string): Json {
     if (!Number.isInteger(i) || i < 0 || i >= parent.length) throw invalid(`${op}: index "${last}" out of range`);
     parent.splice(i, 1);
   } else {
-    if (!(last in parent)) throw invalid(`${op}: missing path "/${tokens.join('/')}"`);
+    if (!Object.hasOwn(parent, last)) throw invalid(`${op}: missing path "/${tokens.join('/')}"`);
     delete parent[last];
   }
   return doc;
