@@ -111,6 +111,14 @@ describe('compilePolicy()', () => {
     assert.equal(out.nextHop, '192.0.2.1');
     assert.equal(p.evaluate(2, a, false), out, 'cached and interned');
   });
+  it('`nextHopSelf` picks our address of the prefix family', () => {
+    const p = compilePolicy(
+      { name: 't', rules: [{ match: {}, actions: { nextHopSelf: true } }], default: 'accept' },
+      { interner, selfNextHop: '192.0.2.1', selfNextHopV6: 'fd00::1' },
+    );
+    assert.equal(p.evaluate(v4('10.0.0.0/8'), a, false)?.nextHop, '192.0.2.1');
+    assert.equal(p.evaluate(v6([0xfd], 8), a, false)?.nextHop, 'fd00::1');
+  });
   it('`originated` exports only locally originated routes', () => {
     const p = compilePolicy(ORIGINATED, { interner });
     assert.equal(p.evaluate(1, a, true), a);

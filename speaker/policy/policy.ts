@@ -81,6 +81,8 @@ export interface PolicyContext {
   readonly interner: AttrInterner;
   /** Our address on the session, for `nextHopSelf` ("" leaves the next hop alone). */
   readonly selfNextHop?: string | undefined;
+  /** Our IPv6 address for `nextHopSelf` on IPv6 prefixes (else `selfNextHop`). */
+  readonly selfNextHopV6?: string | undefined;
 }
 
 export interface CompiledPolicy {
@@ -306,13 +308,20 @@ export function compilePolicy(p: Policy, ctx: PolicyContext): CompiledPolicy {
   let cache = new Map<PathAttributes, Map<number | string, PathAttributes | null>>();
   let epoch = interner.epoch;
 
-  const run = (a0: PathAttributes, local: boolean, matched: (i: number) => boolean): PathAttributes | null => {
+  const self4 = ctx.selfNextHop ?? ctx.selfNextHopV6;
+  const self6 = ctx.selfNextHopV6 ?? ctx.selfNextHop;
+  const run = (
+    a0: PathAttributes,
+    local: boolean,
+    v6: boolean,
+    matched: (i: number) => boolean,
+  ): PathAttributes | null => {
     let a = a0;
     let pi = 0;
     for (const r of rules) {
       if (r.prefixes && !matched(pi++)) continue;
       if (!r.attrMatch(a, local)) continue;
-      a = applyActions(a, r, interner, ctx.selfNextHop);
+      a = applyActions(a, r, interner, v6 ? self6 : self4);
       if (r.actions.action === 'reject') return null;
       if (r.actions.action === 'accept') return a;
     }
@@ -327,20 +336,21 @@ export function compilePolicy(p: Policy, ctx: PolicyContext): CompiledPolicy {
         cache = new Map();
         epoch = interner.epoch;
       }
+      const v6 = typeof key !== 'number';
       let slot: number | string;
       let matched: (i: number) => boolean;
       if (!wide) {
         let bits = 0;
         for (let i = 0; i < prefixRules.length; i++)
           if (matchesPrefix(key, rules[prefixRules[i]!]!.prefixes!)) bits |= 1 << i;
-        slot = bits * 2 + (local ? 1 : 0);
+        slot = bits * 4 + (local ? 2 : 0) + (v6 ? 1 : 0);
         matched = (i) => (bits & (1 << i)) !== 0;
       } else {
-        let text = local ? 'L' : 'R';
+        let text = (local ? 'L' : 'R') + (v6 ? '6' : '4');
         for (let i = 0; i < prefixRules.length; i++)
           text += matchesPrefix(key, rules[prefixRules[i]!]!.prefixes!) ? '1' : '0';
         slot = text;
-        matched = (i) => text.charCodeAt(i + 1) === 0x31;
+        matched = (i) => text.charCodeAt(i + 2) === 0x31;
       }
       let perAttrs = cache.get(attrs);
       if (perAttrs === undefined) {
@@ -349,7 +359,7 @@ export function compilePolicy(p: Policy, ctx: PolicyContext): CompiledPolicy {
       }
       let out = perAttrs.get(slot);
       if (out === undefined) {
-        out = run(attrs, local, matched);
+        out = run(attrs, local, v6, matched);
         perAttrs.set(slot, out);
       }
       return out;
