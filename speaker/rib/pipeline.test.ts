@@ -68,4 +68,58 @@ describe('RIB through the codec', () => {
     assert.equal(rib.peer('p')?.restarting, false);
     assert.equal(rib.size, 1);
   });
+
+  it('route reflection through the codec: client A → reflector → client B keeps ORIGINATOR_ID and CLUSTER_LIST, and the loop check drops it on the way back', () => {
+    const rr = new LocRib({ asn: 64512, routerId: 0x0a000001 });
+    const a = new LocRib({ asn: 64512, routerId: 0x0a000002 });
+    const bRib = new LocRib({ asn: 64512, routerId: 0x0a000003 });
+    const rrToA = {
+      id: 'a',
+      address: '10.0.0.2',
+      asn: 64512,
+      routerId: 0x0a000002,
+      rrClient: true,
+      localAddress: '10.0.0.1',
+    };
+    const rrToB = {
+      id: 'b',
+      address: '10.0.0.3',
+      asn: 64512,
+      routerId: 0x0a000003,
+      rrClient: true,
+      localAddress: '10.0.0.1',
+    };
+    const toRr = (me: string) => ({
+      id: 'rr',
+      address: '10.0.0.1',
+      asn: 64512,
+      routerId: 0x0a000001,
+      localAddress: me,
+    });
+    rr.addPeer(rrToA);
+    rr.addPeer(rrToB);
+    a.addPeer(toRr('10.0.0.2'));
+    bRib.addPeer(toRr('10.0.0.3'));
+    const k = parsePrefixKey('10.244.1.0/26');
+    a.originate([k], a.interner.internAttrs(baseAttrs('')));
+    const aOut = new AdjRibOut(a, toRr('10.0.0.2'), {
+      exportPolicy: compilePolicy(effectivePolicy({ ebgp: false }, 'export'), a),
+    });
+    wire(aOut.initialSync(), rr, 'a', true);
+    const all = compilePolicy(effectivePolicy({ ebgp: false, reflecting: true }, 'export'), rr);
+    const rrOutB = new AdjRibOut(rr, rrToB, { exportPolicy: all });
+    const rrOutA = new AdjRibOut(rr, rrToA, { exportPolicy: all });
+    rr.takeDirty();
+    wire(rrOutB.initialSync(), bRib, 'rr', true);
+    assert.equal(rrOutA.initialSync().announce.length, 0, 'not reflected back to its source');
+    const got = bRib.best(k)!;
+    assert.equal(got.attrs.nextHop, '10.0.0.2', 'next hop unchanged by reflection');
+    assert.equal(got.attrs.originatorId, 0x0a000002);
+    assert.deepEqual(got.attrs.clusterList, [0x0a000001]);
+    assert.equal(got.routerId, 0x0a000002, 'ORIGINATOR_ID stands in for the router id (RFC 4456 §9)');
+    // If the reflector's update came back to A (say through a second reflector), A drops it: its own ORIGINATOR_ID.
+    wire(rrOutB.refresh(), a, 'rr', true);
+    assert.equal(a.best(k)?.peer.config.id, '<local>');
+    assert.equal(a.candidates(k).filter((c) => c.rejected).length, 1);
+  });
 });
