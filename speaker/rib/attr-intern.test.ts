@@ -38,6 +38,26 @@ describe('AttrInterner', () => {
     i.sweep();
     assert.equal(i.size, 0);
   });
+  it('`intern()` keeps the count when `build` returns a set it already holds', () => {
+    const i = new AttrInterner();
+    const shared = i.intern('k1', () => baseAttrs('1.1.1.1'));
+    i.retain(shared, 5);
+    assert.equal(
+      i.intern('k2', () => shared),
+      shared,
+    );
+    assert.equal(i.refs(shared), 5);
+    i.release(shared, 5);
+    i.sweep();
+    i.sweep();
+    assert.equal(i.size, 0);
+    let built = 0;
+    i.intern('k2', () => {
+      built++;
+      return baseAttrs('1.1.1.1');
+    });
+    assert.equal(built, 1, 'both keys were dropped with the set');
+  });
   it('`retain()` re-registers a set swept before it was retained', () => {
     const i = new AttrInterner();
     const a = i.intern('k', () => baseAttrs('1.1.1.1'));

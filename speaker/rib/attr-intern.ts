@@ -139,6 +139,13 @@ export class AttrInterner {
     // for an equal set found under the canonical key: an attribute-discarded or treat-as-withdraw UPDATE
     // may decode to a set equal to a clean one. Locally built equal sets do alias to it.
     const a = 'asPathLength' in built ? Object.freeze(built) : freezeAttrs(built);
+    const known = this.#meta.get(a);
+    if (known !== undefined) {
+      // `build` handed back a set we already hold (a shared constant, say): alias the key, keep its count.
+      this.#byKey.set(key, a);
+      known.keys.push(key);
+      return a;
+    }
     const canon = canonicalKey(a);
     const m: Meta = { keys: [key], refs: 0, zeroSince: this.#generation };
     if (!this.#byKey.has(canon)) {
