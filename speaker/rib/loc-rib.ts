@@ -9,9 +9,9 @@
  *    itself run once per batch;
  *  - per prefix: one lookup and usually one store in the prefix table (prefix-table.ts: typed arrays for
  *    IPv4), no allocation. The table holds every peer's routes (see adj-rib-in.ts for why there is no
- *    separate per-peer map): an entry is the id of the only candidate `Path`, or the index of an array of
- *    candidates, usable best first, only when several peers (or ADD-PATH ids) offer the prefix;
- *    `selectBest` runs only then;
+ *    separate per-peer map): an entry is the id of the only candidate `Path`; with two candidates, a slot
+ *    in a typed pair pool; with more, an array; usable best first. The decision process runs only when
+ *    several peers (or ADD-PATH ids) offer the prefix;
  *  - a prefix whose best path changed is appended to the dirty list (numbers and strings apart, so the v4
  *    list stays a packed double array). Duplicates are allowed: AdjRibOut's diff is idempotent.
  *
