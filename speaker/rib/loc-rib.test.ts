@@ -152,6 +152,9 @@ describe('LocRib', () => {
     );
     assert.equal(p1.routes[0]?.communities[0], '65000:1');
     rib.withdraw('ibgp-a', b(v4('10.1.0.0/24')));
+    assert.equal(rib.route(v4('10.1.0.0/16'))?.prefix, '10.1.0.0/16');
+    assert.equal(rib.route(v4('10.1.0.0/16'))?.reason, 'only-path');
+    assert.equal(rib.route(v4('10.9.0.0/16')), undefined);
     const p2 = rib.bestRoutes({ after: p1.next, limit: 2 });
     assert.deepEqual(
       p2.routes.map((r) => r.prefix),

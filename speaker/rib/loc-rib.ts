@@ -631,6 +631,12 @@ export class LocRib {
     });
   }
 
+  /** The best route for exactly `key`, formatted for status; undefined when there is none. */
+  route(key: PrefixKey): RouteView | undefined {
+    const best = this.best(key);
+    return best === undefined ? undefined : view(key, best, this.candidates(key));
+  }
+
   /**
    * Best routes in prefix order (IPv4 before IPv6; address, then length), `limit` at a time, resuming
    * after the cursor. The sorted key list is cached until the table changes.
