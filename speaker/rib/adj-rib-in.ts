@@ -16,7 +16,7 @@
  * new generation, so routes the restarted peer sends again get fresh Paths; `LocRib.sweepStale` drops
  * whatever is still stale.
  */
-import { parseIp } from '../../model/ip.js';
+import { tryParseIp } from '../../model/ip.js';
 import type { CompiledPolicy } from '../policy/policy.js';
 import { Afi, type PathAttributes } from '../wire/types.js';
 import type { AttrInterner } from './attr-intern.js';
@@ -136,7 +136,10 @@ export class AdjRibIn {
     this.local = opts.local;
     this.importPolicy = opts.importPolicy;
     this.#igpCost = opts.igpCost;
-    this.peerAddr = opts.local || config.address === '' ? 0n : parseIp(config.address).value;
+    // RFC 4271 §9.1.2.2 (g) compares peer addresses; an id that is not a bare address (a name, or
+    // "addr:port") still works, it just ties at 0 and falls through to the path id.
+    const parsed = opts.local ? undefined : tryParseIp(config.address);
+    this.peerAddr = parsed?.ok ? parsed.value.value : 0n;
   }
 
   /**
