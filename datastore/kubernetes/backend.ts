@@ -334,7 +334,11 @@ class KubernetesBackend implements Backend {
         );
       }
       const res = await this.#call(what, 'DELETE', path, { body: options(current.revision) });
-      if (res.status === 200 || res.status === 202) return current;
+      if (res.status === 200 || res.status === 202) {
+        // A Status means it is gone and `current` was its last state. An object means it was only marked
+        // (finalizers pending: deletionTimestamp set, a new revision): that marked state is the last one.
+        return isObject(res.body) && res.body.kind !== 'Status' ? toRaw(kind, res.body, what) : current;
+      }
       const retry = res.status === 409 && expectedRevision === undefined && attempt < DELETE_ATTEMPTS;
       if (!retry) throw statusError(what, kind, name, ns, res);
     }

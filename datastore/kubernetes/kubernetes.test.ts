@@ -239,6 +239,19 @@ describe('kubernetes backend: get/create/update/delete', () => {
     await rejectsWith(backend.delete(KINDS.K8sNode, 'n1', undefined), ErrorCodes.NotFound);
   });
 
+  it('a Node with finalizers is only marked: delete() returns the marked state, not the state read before', async (t) => {
+    const { backend } = await setup(t);
+    await backend.create(KINDS.K8sNode, {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'n1', finalizers: ['example.com/hold'] },
+    });
+    const marked = await backend.delete(KINDS.K8sNode, 'n1', undefined);
+    assert.equal(typeof meta(marked.value).deletionTimestamp, 'string', 'the API marked it for deletion');
+    const now = await backend.get(KINDS.K8sNode, 'n1');
+    assert.equal(marked.revision, now?.revision, 'the revision returned is the one stored');
+  });
+
   it('writes a status the main endpoint ignores through /status (found by discovery)', async (t) => {
     const { backend, server } = await setup(t);
     const status = { phase: 'Running', podIP: '10.244.1.5', podIPs: [{ ip: '10.244.1.5' }] };
