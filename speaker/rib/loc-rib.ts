@@ -103,7 +103,8 @@ export class LocRib {
   #dirtyCap6 = DIRTY_SLACK;
   /** Bumped on every best-path change; status snapshots key on it. */
   #version = 0;
-  #snapshot: { version: number; keys: PrefixKey[] } | undefined;
+  /** Sorted keys for status paging: IPv4 in a typed array (native numeric sort), then IPv6. */
+  #snapshot: { version: number; v4: Float64Array; v6: string[] } | undefined;
 
   constructor(opts: LocRibOptions & { readonly expectedPrefixes?: number | undefined }) {
     this.interner = opts.interner ?? new AttrInterner();
@@ -644,38 +645,44 @@ export class LocRib {
   bestRoutes(opts: { after?: string | undefined; limit?: number | undefined } = {}): RoutePage {
     const limit = opts.limit ?? 100;
     if (this.#snapshot?.version !== this.#version) {
-      const v4: number[] = [];
+      let n4 = 0;
       const v6: string[] = [];
       this.forEachBest((k) => {
-        if (typeof k === 'number') v4.push(k);
+        if (typeof k === 'number') n4++;
         else v6.push(k);
       });
-      v4.sort((a, b) => a - b);
+      const v4 = new Float64Array(n4);
+      let j = 0;
+      this.forEachBest((k) => {
+        if (typeof k === 'number') v4[j++] = k;
+      });
+      v4.sort();
       v6.sort();
-      this.#snapshot = { version: this.#version, keys: [...v4, ...v6] };
+      this.#snapshot = { version: this.#version, v4, v6 };
     }
-    const keys = this.#snapshot.keys;
+    const { v4, v6 } = this.#snapshot;
+    const total = v4.length + v6.length;
+    const keyAt = (i: number): PrefixKey => (i < v4.length ? v4[i]! : v6[i - v4.length]!);
     let i = 0;
     if (opts.after !== undefined) {
       const after = decodeCursor(opts.after);
       let lo = 0;
-      let hi = keys.length;
+      let hi = total;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if (keyLe(keys[mid]!, after)) lo = mid + 1;
+        if (keyLe(keyAt(mid), after)) lo = mid + 1;
         else hi = mid;
       }
       i = lo;
     }
     const routes: RouteView[] = [];
-    for (; i < keys.length && routes.length < limit; i++) {
-      const k = keys[i]!;
-      const cands = this.candidates(k);
+    for (; i < total && routes.length < limit; i++) {
+      const k = keyAt(i);
       const best = this.best(k);
-      if (best !== undefined) routes.push(view(k, best, cands));
+      if (best !== undefined) routes.push(view(k, best, this.candidates(k)));
     }
-    const last = keys[i - 1];
-    return { routes, next: i < keys.length && last !== undefined ? encodeCursor(last) : undefined };
+    const last = i > 0 ? keyAt(i - 1) : undefined;
+    return { routes, next: i < total && last !== undefined ? encodeCursor(last) : undefined };
   }
 }
 

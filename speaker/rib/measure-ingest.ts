@@ -67,6 +67,13 @@ const out = new AdjRibOut(
   { id: 'p2', address: '192.0.2.9', asn: 65002, routerId: 3, localAddress: '192.0.2.2' },
   { exportPolicy: compilePolicy(ACCEPT_ALL, rib) },
 );
+const tp = process.hrtime.bigint();
+const page1 = rib.bestRoutes({ limit: 1000 });
+const page2 = rib.bestRoutes({ after: page1.next, limit: 1000 });
+const tq = process.hrtime.bigint();
+console.log(
+  `status: first page (sorts 1M keys) + second page in ${(Number(tq - tp) / 1e6).toFixed(0)} ms, ${page2.routes[0]?.prefix}`,
+);
 const t2 = process.hrtime.bigint();
 const initial = out.initialSync();
 const t3 = process.hrtime.bigint();
