@@ -124,6 +124,7 @@ describe('AdjRibOut', () => {
     const { rib, at, syncAll } = setup();
     rib.originate([v4('10.8.0.0/24')], at('', { communities: [parseCommunity('no-export')] }));
     rib.originate([v4('10.9.0.0/24')], at('', { communities: [parseCommunity('no-advertise')] }));
+    rib.originate([v4('10.10.0.0/24')], at('', { communities: [parseCommunity('no-export-subconfed')] }));
     const u = syncAll();
     assert.equal(u.ebgp.announce.length, 0);
     assert.deepEqual(

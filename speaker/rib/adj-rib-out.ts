@@ -8,7 +8,8 @@
  *
  * What a peer should have for a prefix (`#export`), in order:
  *  1. the Loc-RIB best path (no best: withdraw); never back to the peer it came from;
- *  2. well-known communities: NO_ADVERTISE never leaves, NO_EXPORT never goes to eBGP (RFC 1997);
+ *  2. well-known communities: NO_ADVERTISE never leaves, NO_EXPORT and NO_EXPORT_SUBCONFED never go to
+ *     eBGP (RFC 1997; we have no confederations);
  *  3. iBGP split horizon (RFC 4271 §9.2): an iBGP-learned route goes to iBGP peers only by reflection,
  *     RFC 4456 §6: from a client to every client and non-client, from a non-client to clients only;
  *     never to the peer whose router id is the route's ORIGINATOR_ID;
@@ -51,6 +52,8 @@ export interface AdjRibOutOptions {
 
 const NO_EXPORT = WELL_KNOWN_COMMUNITIES['no-export']!;
 const NO_ADVERTISE = WELL_KNOWN_COMMUNITIES['no-advertise']!;
+/** RFC 1997: without confederations, NO_EXPORT_SUBCONFED means the same as NO_EXPORT. */
+const NO_EXPORT_SUBCONFED = WELL_KNOWN_COMMUNITIES['no-export-subconfed']!;
 const DEFAULT_FAMILIES: readonly AfiSafi[] = [
   { afi: Afi.IPv4, safi: Safi.Unicast },
   { afi: Afi.IPv6, safi: Safi.Unicast },
@@ -229,7 +232,7 @@ export class AdjRibOut {
     if (src.config.id === this.peer.id) return null;
     if (a.communities.includes(NO_ADVERTISE)) return null;
     if (!this.ibgp) {
-      if (a.communities.includes(NO_EXPORT)) return null;
+      if (a.communities.includes(NO_EXPORT) || a.communities.includes(NO_EXPORT_SUBCONFED)) return null;
       const med = p.local ? a.med : undefined;
       if (a.localPref === undefined && a.med === med && a.originatorId === undefined && a.clusterList.length === 0)
         return a;
