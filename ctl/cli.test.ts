@@ -85,6 +85,12 @@ describe('caracalctl', () => {
     assert.equal(run('get', 'ippools').out.includes('bad'), false);
   });
 
+  it('`apply` of a missing file names the file, exit 1', () => {
+    const r = run('apply', '-f', join(dir, 'does-not-exist.yaml'));
+    assert.equal(r.code, 1);
+    assert.match(r.err, /Cannot apply .*does-not-exist\.yaml: ENOENT/);
+  });
+
   it('bad usage exits 2 with a message', () => {
     const r = run('get');
     assert.equal(r.code, 2);

@@ -91,7 +91,13 @@ async function get(store: Datastore, f: Flags): Promise<void> {
 
 async function apply(store: Datastore, f: Flags): Promise<void> {
   if (!f.file) throw new CaracalError(ErrorCodes.Usage, 'Cannot apply: -f FILE is required');
-  const docs = parseAllDocuments(readFileSync(f.file, 'utf8'));
+  let text: string;
+  try {
+    text = readFileSync(f.file, 'utf8');
+  } catch (e) {
+    throw new CaracalError(ErrorCodes.InvalidResource, `Cannot apply ${f.file}: ${(e as Error).message}`);
+  }
+  const docs = parseAllDocuments(text);
   let i = 0;
   for (const d of docs) {
     const where = `${f.file}[${i++}]`;

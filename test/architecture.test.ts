@@ -58,6 +58,17 @@ const NARROW: readonly [string, readonly string[], string][] = [
   ['felix/calc/', ['kernel/', 'common/logger', 'felix/dataplane/'], 'calc is pure: model in, desired state out'],
   ['datastore/store', ['datastore/etcdv3/', 'datastore/kubernetes/'], 'the generic layer never knows a driver'],
 ];
+/** Node built-ins a pure module must not use: [path prefix, banned specifiers, why]. */
+const PURE: readonly [string, readonly string[], string][] = [
+  [
+    'speaker/wire/',
+    ['node:net', 'node:timers', 'node:dgram', 'node:child_process', 'node:fs', 'node:http'],
+    'the codec is pure: no I/O, no timers',
+  ],
+  ['felix/calc/', ['node:net', 'node:timers', 'node:child_process', 'node:fs'], 'calc is pure: no I/O'],
+  ['model/', ['node:net', 'node:child_process', 'node:http', 'node:timers'], 'model/ is types and validation only'],
+];
+const BUILTIN_RE = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](node:[a-z_/]+)['"]/g;
 const EXCEPTIONS = new Set(['node/cli.ts -> lab/cli.js']);
 
 function sourceFiles(dir: string, out: string[] = []): string[] {
@@ -85,6 +96,13 @@ export function importViolations(): string[] {
       const rel = relative(ROOT, file);
       const isTest = rel.endsWith('.test.ts');
       const text = readFileSync(file, 'utf8');
+      if (!isTest) {
+        for (const m of text.matchAll(BUILTIN_RE)) {
+          for (const [from, banned, why] of PURE) {
+            if (rel.startsWith(from) && banned.includes(m[1]!)) problems.push(`${rel} imports ${m[1]}: ${why}`);
+          }
+        }
+      }
       for (const m of text.matchAll(IMPORT_RE)) {
         const target = relative(ROOT, resolve(dirname(file), m[1]!));
         const top = target.split('/')[0] as Folder;
