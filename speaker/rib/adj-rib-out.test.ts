@@ -128,8 +128,8 @@ describe('AdjRibOut', () => {
     const u = syncAll();
     assert.equal(u.ebgp.announce.length, 0);
     assert.deepEqual(
-      u.clientA.announce.flatMap((x) => x.batch.prefixes),
-      [v4('10.8.0.0/24')],
+      u.clientA.announce.flatMap((x) => x.batch.prefixes).sort(),
+      [v4('10.8.0.0/24'), v4('10.10.0.0/24')].sort(),
     );
   });
   it('does not send iBGP routes to iBGP peers without reflection', () => {
