@@ -15,8 +15,8 @@ import { formatPrefixKey } from '../../speaker/wire/index.js';
 import { formatNs, type Summary, summarize } from '../stats.js';
 import { FrrVty } from './control.js';
 import { buildPrefixes, type LengthMix } from './feeder.js';
-import { FEEDER_ADDRESS, FEEDER_AS, IngestLab, RECEIVER_ADDRESS, RECEIVER_AS } from './ingest.js';
-import { birdReceiver, logTail, peakRss, spawnDaemon, stopDaemon } from './receivers.js';
+import { FEEDER_ADDRESS, FEEDER_AS, IngestLab, RECEIVER_ADDRESS, RECEIVER_AS, waitPortFree } from './ingest.js';
+import { birdReceiver, caracalSpeakerUnavailable, logTail, peakRss, spawnDaemon, stopDaemon } from './receivers.js';
 import { formatMiB } from './report.js';
 import { renderComparison } from './table.js';
 
@@ -77,6 +77,8 @@ function establishedSince(showProtocols: string): number | undefined {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function oneRun(lab: IngestLab, n: number, prefixes: readonly string[]): Promise<AdvertiseSample> {
+  await waitPortFree(lab.receiverNetns, 179);
+  await waitPortFree(lab.feederNetns, 179);
   const benv = lab.env('bird');
   const bird = await birdReceiver.start(benv);
   const dir = join(benv.dir, '..', `frr-sender-${Date.now()}`);
@@ -208,9 +210,17 @@ export function formatAdvertise(r: AdvertiseResult): string {
         group: `${r.n / 1000}k`,
         runs: r.samples.length,
         metrics: { time: r.time, window, rss: r.rss },
-        ...(r.errors.length ? { note: `${r.errors.length} failed: ${r.errors[0]?.slice(0, 160)}` } : {}),
+        ...(r.errors.length
+          ? { note: `${r.errors.length} failed: ${r.errors[0]?.split('\n')[0]?.slice(0, 160)}` }
+          : {}),
       },
-      { subject: 'caracal', group: `${r.n / 1000}k`, runs: 0, metrics: {}, note: 'not available yet' },
+      {
+        subject: 'caracal',
+        group: `${r.n / 1000}k`,
+        runs: 0,
+        metrics: {},
+        note: caracalSpeakerUnavailable() ?? 'speaker exists: the sender adapter is still to be written',
+      },
     ],
   );
   return `${table}t0 = Established as BIRD stamps it (ms), t1 = end of the first 10 ms poll in which BIRD imported all.\n`;

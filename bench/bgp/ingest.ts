@@ -22,6 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../lab/lab.js';
+import { run } from '../../lab/netns.js';
 import { commandExists } from '../api.js';
 import { type Summary, summarize } from '../stats.js';
 import type { LengthMix } from './feeder.js';
@@ -161,6 +162,18 @@ const hr = () => process.hrtime.bigint();
 const msBetween = (a: bigint, b: bigint) => Number(b - a) / 1e6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until no socket listens on `port` in `netns` (`ss`), up to `timeoutMs`. */
+export async function waitPortFree(netns: string, port: number, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await run(['ip', 'netns', 'exec', netns, 'ss', '-Hltn', `sport = :${port}`], { check: false });
+    if (r.code !== 0 || r.stdout.trim() === '') return;
+    if (Date.now() > until)
+      throw new Error(`Cannot start a receiver: port ${port} is still in use: ${r.stdout.trim()}`);
+    await sleep(100);
+  }
+}
+
 let labSeq = 0;
 
 export class IngestLab {
@@ -218,8 +231,10 @@ export class IngestLab {
     opts: MeasureOptions = {},
   ): Promise<IngestSample> {
     const timeoutMs = opts.timeoutMs ?? 300_000;
-    // gobgpd now and then dies at start with "bind: address already in use" in a namespace where nothing
-    // listens (seen in about 1 of 10 starts here); a start that fails is retried with a fresh directory.
+    // Nothing may hold port 179 from an earlier run (a daemon with a GB heap can take seconds to exit).
+    await waitPortFree(this.receiverNetns, 179);
+    // gobgpd once died at start with "bind: address already in use" in a fresh namespace where nothing
+    // listened; a start that fails is retried with a fresh directory.
     let env = this.env(receiver.name);
     let h: H | undefined;
     for (let attempt = 1; h === undefined; attempt++) {
@@ -284,9 +299,13 @@ export class IngestLab {
         routes: count,
       };
     } finally {
-      await feeder?.stop();
-      await receiver.stop(h);
-      rmSync(env.dir, { recursive: true, force: true });
+      // The receiver first: stopping the feeder first would make it withdraw N routes (GoBGP takes seconds).
+      try {
+        await receiver.stop(h);
+      } finally {
+        await feeder?.stop();
+        rmSync(env.dir, { recursive: true, force: true });
+      }
     }
   }
 

@@ -120,9 +120,14 @@ export function spawnDaemon(netns: string, argv: readonly string[], logPath: str
   return { proc, child, exited: () => why };
 }
 
+/**
+ * SIGTERM, SIGKILL after 2 s, then wait (up to 30 s) until it is really gone: a daemon with a GB-sized heap
+ * on a loaded machine can take seconds to exit, and the next run's daemon must be able to bind port 179.
+ */
 export async function stopDaemon(proc: ProcessRef): Promise<void> {
-  await stopProcesses([proc], 2000, 2000);
+  const left = await stopProcesses([proc], 2000, 30_000);
   live.delete(proc);
+  if (left.length) throw new Error(`Cannot stop daemon ${proc.pid}: still alive 32 s after SIGTERM`);
 }
 
 export function logTail(path: string, chars = 1500): string {

@@ -22,7 +22,7 @@ export function formatIngest(c: Comparison, title: string): string {
       group: formatN(cell.n),
       runs: cell.samples.length,
       metrics: { time: cell.time, window: cell.resolution, rss: cell.rss, rate: routesPerSec },
-      ...(cell.errors.length ? { note: `${cell.errors.length} run(s) failed: ${cell.errors[0]?.slice(0, 160)}` } : {}),
+      ...(cell.errors.length ? { note: `${cell.errors.length} run(s) failed (see below)` } : {}),
     };
   });
   const out = [
@@ -50,6 +50,7 @@ export function formatIngest(c: Comparison, title: string): string {
   for (const p of c.pollMethods)
     out.push(`  ${p.receiver}: every ${p.intervalMs} ms${p.backoff ? ' (or more, see below)' : ''}: ${p.method}`);
   const failed = c.cells.filter((x) => x.errors.length);
-  for (const f of failed) for (const e of f.errors) out.push(`FAILED ${f.receiver} N=${formatN(f.n)}: ${e}`);
+  for (const f of failed)
+    for (const e of f.errors) out.push(`FAILED ${f.receiver} N=${formatN(f.n)}: ${e.split('\n')[0]?.slice(0, 300)}`);
   return `${out.join('\n')}\n`;
 }
