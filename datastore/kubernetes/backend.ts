@@ -241,6 +241,10 @@ class KubernetesBackend implements Backend {
       if (err === null || err === undefined) return end({ gone: false }); // the server ended the stream
       const status = isObject(err) ? (err as { statusCode?: unknown }).statusCode : undefined;
       if (status === 410) return end({ gone: true });
+      // 400: the watch request can never succeed as it is, typically a resourceVersion the server cannot
+      // parse (one from another store). client-node's Watch gives only the status text, so do not guess:
+      // relist. The list either fixes it or fails with a typed error the store reports (a bad selector).
+      if (status === 400) return end({ gone: true });
       end({
         gone: false,
         error: new CaracalError(

@@ -422,6 +422,15 @@ describe('kubernetes backend: watch', () => {
     assert.deepEqual(w.events, []);
   });
 
+  it('ends with gone when the API cannot parse the resourceVersion (400), so the store relists', async (t) => {
+    // e.g. an etcd revision handed to the kubernetes driver: retrying it can never succeed.
+    const { backend } = await setup(t);
+    const w = rawWatch(backend, KINDS.IPPool, 'not-a-revision');
+    await w.until(() => w.end !== undefined, 'the end');
+    assert.deepEqual(w.end, { gone: true });
+    assert.deepEqual(w.events, []);
+  });
+
   it('ends without gone when the server restarts, and with an error when it cannot be reached', async (t) => {
     const { backend, server } = await setup(t);
     const w = rawWatch(backend, KINDS.IPPool, server.resourceVersion);
