@@ -8,6 +8,7 @@ const USAGE = `Usage: caracal <command> [args]
 
 Commands:
   lab up FILE | down NAME|--all | status [NAME] | exec LAB NODE -- CMD...   real topologies in network namespaces
+  speaker --config FILE                                                   the BGP speaker alone (docs/speaker.md)
   version                                                                 print the version
 
 As a CNI plugin (CNI_COMMAND set in the environment) it reads the network config on stdin.`;
@@ -21,6 +22,11 @@ export async function main(argv: string[]): Promise<void> {
         const lab = await import('../lab/cli.js');
         code = await lab.main(rest);
         break;
+      }
+      case 'speaker': {
+        const { runSpeaker } = await import('./speaker-cmd.js');
+        code = await runSpeaker(rest);
+        process.exit(code); // sessions and timers are closed; do not wait for stray handles
       }
       case 'version':
       case '--version':

@@ -1,0 +1,406 @@
+/**
+ * The speaker: sessions (speaker/session) feeding one Loc-RIB (speaker/rib) through import policies, and
+ * one Adj-RIB-Out per established session sending the Loc-RIB's changes back out through export policies.
+ * It is what `caracal speaker --config FILE` runs, and what the node agent will embed.
+ *
+ * Data flow per received UPDATE: Peer decodes it (attribute sets interned into the Loc-RIB's interner) →
+ * `LocRib.applyMessage` → prefixes marked dirty → a flush, coalesced on `setImmediate` so a burst of
+ * UPDATEs costs one pass → `takeDirty()` handed to every established peer's `AdjRibOut.sync()` → grouped
+ * changes encoded (many prefixes per UPDATE) and written in one `socket.write` per peer.
+ *
+ * Graceful restart (RFC 4724 §4.2), helper side: a GR-capable session that drops keeps its routes as stale;
+ * they are swept per AFI on the peer's End-of-RIB (LocRib.applyMessage) or all at once when the peer's
+ * advertised restart time runs out.
+ *
+ * Leaves out: reading BGPPeer/BGPConfiguration resources (the node agent maps them to this config), FIB
+ * installation (felix consumes best routes), ADD-PATH send.
+ */
+import type { Clock } from '../common/clock.js';
+import { systemClock } from '../common/clock.js';
+import { describeError } from '../common/errors.js';
+import { type Logger, logger as rootLogger } from '../common/logger.js';
+import type { BgpPeerStatus, BgpRoutesResponse } from '../model/bgp-status.js';
+import { parseIp } from '../model/ip.js';
+import type { SpeakerConfig, SpeakerPeerConfig } from '../model/speaker-config.js';
+import { BUILTIN_POLICIES, compilePolicy, effectivePolicy, type Policy } from './policy/policy.js';
+import { AdjRibOut, type OutUpdate } from './rib/adj-rib-out.js';
+import { LocRib } from './rib/loc-rib.js';
+import { IPV4_UNICAST, IPV6_UNICAST, type SessionConfig } from './session/config.js';
+import type { DownReason } from './session/fsm.js';
+import type { NegotiatedSession } from './session/negotiate.js';
+import { Listener, type Md5Port, normalizeAddress, Peer } from './session/peer.js';
+import { wireUpdateDecoder } from './session/update-decoder.js';
+import { errorText } from './wire/errors.js';
+import { parsePrefixKey } from './wire/prefix.js';
+import { Afi, type AfiSafi, Origin, type PathAttributes, type PrefixKey, type UpdateMessage } from './wire/types.js';
+import { encodeEndOfRib, encodeUpdates, encodeWithdrawals } from './wire/update.js';
+
+export interface SpeakerDeps {
+  /** TCP-MD5 (kernel/tcp-md5.ts); required when any peer has a password. */
+  readonly md5?: Md5Port | undefined;
+  readonly clock?: Clock | undefined;
+  readonly logger?: Logger | undefined;
+  /** Backoff between reconnect attempts (tests shorten it). */
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number; readonly minMs?: number } | undefined;
+}
+
+interface PeerEntry {
+  readonly cfg: SpeakerPeerConfig;
+  readonly id: string;
+  readonly peer: Peer;
+  stateSinceMs: number;
+  lastError?: string | undefined;
+  session?: NegotiatedSession | undefined;
+  out?: AdjRibOut | undefined;
+  restartTimer?: { cancel(): void } | undefined;
+}
+
+const FAMILY: Record<'ipv4-unicast' | 'ipv6-unicast', AfiSafi> = {
+  'ipv4-unicast': IPV4_UNICAST,
+  'ipv6-unicast': IPV6_UNICAST,
+};
+
+/** An IPv4 dotted quad as the unsigned 32-bit BGP identifier. */
+export function routerIdNumber(text: string): number {
+  return Number(parseIp(text).value);
+}
+
+/** "ipv4-unicast" etc. for status output. */
+function familyName(f: AfiSafi): string {
+  const afi = f.afi === 1 ? 'ipv4' : f.afi === 2 ? 'ipv6' : `afi${f.afi}`;
+  return `${afi}-${f.safi === 1 ? 'unicast' : `safi${f.safi}`}`;
+}
+
+function describeDown(r: DownReason): string {
+  const n =
+    r.code === undefined ? '' : ` (NOTIFICATION ${r.code}/${r.subcode ?? 0}: ${errorText(r.code, r.subcode ?? 0)})`;
+  return `${r.kind}${n}`;
+}
+
+export class Speaker {
+  readonly config: SpeakerConfig;
+  readonly rib: LocRib;
+  readonly #deps: SpeakerDeps;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #peers = new Map<string, PeerEntry>();
+  readonly #policies = new Map<string, Policy>();
+  #listener: Listener | undefined;
+  #flushQueued = false;
+  #originated: PrefixKey[] = [];
+  #started = false;
+
+  constructor(config: SpeakerConfig, deps: SpeakerDeps = {}) {
+    this.config = config;
+    this.#deps = deps;
+    this.#clock = deps.clock ?? systemClock;
+    this.#log = deps.logger ?? rootLogger('speaker', { asn: config.asn, routerId: config.routerId });
+    this.rib = new LocRib({
+      asn: config.asn,
+      routerId: routerIdNumber(config.routerId),
+      clusterId: config.clusterId === undefined ? undefined : routerIdNumber(config.clusterId),
+    });
+    for (const [name, p] of BUILTIN_POLICIES) this.#policies.set(name, p);
+    for (const [name, p] of Object.entries(config.policies)) this.#policies.set(name, { name, ...p });
+  }
+
+  /** Listens, originates the configured prefixes and starts every session. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    const c = this.config;
+    this.setOriginated(c.originate);
+    this.#listener = new Listener({
+      port: c.listen.port,
+      host: c.listen.address,
+      md5: this.#deps.md5,
+      logger: this.#log,
+    });
+    for (const p of c.peers) this.#addPeer(p);
+    await this.#listener.listen();
+    for (const e of this.#peers.values()) e.peer.start();
+    this.#log.info({ event: 'speakerStarted', peers: c.peers.length, listen: c.listen }, 'BGP speaker started');
+  }
+
+  /** Sends Cease to every peer and closes the listener. */
+  async stop(): Promise<void> {
+    for (const e of this.#peers.values()) {
+      e.restartTimer?.cancel();
+      e.peer.stop({ message: 'speaker shutting down' });
+    }
+    await this.#listener?.close();
+    this.#listener = undefined;
+    this.#started = false;
+  }
+
+  /** The prefixes this speaker originates (replaces the previous set; the difference is advertised). */
+  setOriginated(cidrs: readonly string[]): void {
+    const next = cidrs.map((c) => parsePrefixKey(c));
+    const keep = new Set<PrefixKey>(next);
+    const gone = this.#originated.filter((k) => !keep.has(k));
+    if (gone.length) this.rib.unoriginate(gone);
+    if (next.length) {
+      const attrs = this.rib.interner.internAttrs({
+        origin: Origin.Igp,
+        asPath: [],
+        nextHop: '', // AdjRibOut gives an originated route our address on each session
+        atomicAggregate: false,
+        communities: [],
+        extendedCommunities: [],
+        largeCommunities: [],
+        clusterList: [],
+        unknown: [],
+      });
+      this.rib.originate(next, attrs);
+    }
+    this.#originated = next;
+    this.#scheduleFlush();
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Sessions
+
+  #sessionConfig(p: SpeakerPeerConfig): SessionConfig {
+    const c = this.config;
+    const families =
+      p.families?.map((f) => FAMILY[f]) ??
+      [
+        ...new Set([
+          p.address.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast',
+          ...c.originate.map((o) => (o.includes(':') ? 'ipv6-unicast' : 'ipv4-unicast')),
+        ]),
+      ].map((f) => FAMILY[f as 'ipv4-unicast' | 'ipv6-unicast']);
+    const addPath =
+      p.addPath === 'none'
+        ? undefined
+        : families.map((f) => ({ ...f, mode: p.addPath as 'receive' | 'send' | 'both' }));
+    return {
+      localAs: c.asn,
+      peerAs: p.asn,
+      bgpId: routerIdNumber(c.routerId),
+      holdTimeSec: p.holdTimeSec,
+      keepaliveSec: p.keepaliveSec,
+      connectRetrySec: p.connectRetrySec,
+      passive: p.passive,
+      families,
+      addPath,
+      routeRefresh: true,
+      enhancedRouteRefresh: true,
+      extendedMessage: true,
+      gracefulRestart: p.gracefulRestart
+        ? { restartTimeSec: c.gracefulRestartTimeSec, restarting: false, forwardingPreserved: families }
+        : undefined,
+      ebgpRequiresPolicy: c.rfc8212,
+    };
+  }
+
+  #addPeer(p: SpeakerPeerConfig): void {
+    const id = normalizeAddress(p.address);
+    if (p.password && !this.#deps.md5) {
+      throw new Error(`Cannot start BGP session "${id}": a password needs TCP-MD5 support, which was not provided`);
+    }
+    const peer = new Peer({
+      config: this.#sessionConfig(p),
+      peerAddress: p.address,
+      peerPort: p.port,
+      localAddress: p.localAddress,
+      password: p.password,
+      md5: this.#deps.md5,
+      clock: this.#clock,
+      logger: this.#log.child({ peer: id, peerAs: p.asn }),
+      decodeUpdate: wireUpdateDecoder((key, build) => this.rib.interner.intern(key, build)),
+      backoff: this.#deps.backoff,
+    });
+    const e: PeerEntry = { cfg: p, id, peer, stateSinceMs: this.#clock.now() };
+    peer.on('state', () => {
+      e.stateSinceMs = this.#clock.now();
+    });
+    peer.on('established', (s) => this.#onEstablished(e, s));
+    peer.on('update', (u) => this.#onUpdate(e, u));
+    peer.on('route-refresh', () => e.out && this.#send(e, e.out.refresh()));
+    peer.on('down', (r) => this.#onDown(e, r));
+    this.#peers.set(id, e);
+    this.#listener?.addPeer(peer);
+  }
+
+  #policyFor(e: PeerEntry, dir: 'import' | 'export', ibgp: boolean): Policy {
+    const name = e.cfg[dir];
+    return effectivePolicy(
+      {
+        ebgp: !ibgp,
+        rfc8212: this.config.rfc8212,
+        reflecting: e.cfg.routeReflectorClient,
+        importPolicy: dir === 'import' && name ? this.#policies.get(name) : undefined,
+        exportPolicy: dir === 'export' && name ? this.#policies.get(name) : undefined,
+      },
+      dir,
+    );
+  }
+
+  #onEstablished(e: PeerEntry, s: NegotiatedSession): void {
+    e.restartTimer?.cancel();
+    e.restartTimer = undefined;
+    e.session = s;
+    e.lastError = undefined;
+    const localAddress = e.peer.localAddress ?? e.cfg.localAddress;
+    const peerCfg = {
+      id: e.id,
+      address: e.id,
+      asn: s.peerAs,
+      routerId: s.peerBgpId,
+      rrClient: e.cfg.routeReflectorClient,
+      localAddress,
+    };
+    const ctx = { interner: this.rib.interner, selfNextHop: localAddress };
+    this.rib.addPeer(peerCfg, compilePolicy(this.#policyFor(e, 'import', s.ibgp), ctx));
+    e.out = new AdjRibOut(this.rib, peerCfg, {
+      exportPolicy: compilePolicy(this.#policyFor(e, 'export', s.ibgp), ctx),
+      families: s.families,
+    });
+    this.#log.info({ event: 'sessionUp', peer: e.id, families: s.families.map(familyName) }, 'BGP session established');
+    this.#send(e, e.out.initialSync());
+  }
+
+  #onUpdate(e: PeerEntry, u: UpdateMessage | Uint8Array): void {
+    if (u instanceof Uint8Array) return; // only when no decoder is wired; ours always is
+    this.rib.applyMessage(e.id, u);
+    this.#scheduleFlush();
+  }
+
+  #onDown(e: PeerEntry, r: DownReason): void {
+    const wasUp = e.out !== undefined;
+    e.out?.clear();
+    e.out = undefined;
+    if (r.kind !== 'manual-stop' && (r.code !== undefined || r.kind !== 'tcp-failed' || wasUp))
+      e.lastError = describeDown(r);
+    else if (r.kind === 'tcp-failed') e.lastError = 'connection failed';
+    const s = e.session;
+    e.session = undefined;
+    if (!this.rib.peer(e.id)) return;
+    if (r.retainRoutes && s?.gracefulRestart) {
+      // RFC 4724 §4.2: keep the routes, stale, until End-of-RIB or the peer's restart time runs out.
+      this.rib.markStale(e.id);
+      e.restartTimer?.cancel();
+      e.restartTimer = this.#clock.setTimeout(() => {
+        e.restartTimer = undefined;
+        if (this.rib.peer(e.id)?.restarting) {
+          if (e.out) this.rib.sweepStale(e.id);
+          else this.rib.removePeer(e.id);
+          this.#scheduleFlush();
+        }
+      }, s.gracefulRestart.peerRestartTimeSec * 1000);
+    } else {
+      this.rib.removePeer(e.id);
+    }
+    if (wasUp) this.#log.info({ event: 'sessionDown', peer: e.id, reason: describeDown(r) }, 'BGP session down');
+    this.#scheduleFlush();
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Export
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    setImmediate(() => {
+      this.#flushQueued = false;
+      const dirty = this.rib.takeDirty();
+      if (dirty.v4.length === 0 && dirty.v6.length === 0) return;
+      for (const e of this.#peers.values()) if (e.out) this.#send(e, e.out.sync(dirty));
+    });
+  }
+
+  /**
+   * Encodes one peer's changes, packing many prefixes per UPDATE, and writes them in one call. A batch that
+   * cannot be encoded (no usable next hop for its family) is logged and skipped; it never takes the session
+   * down, and the rest still goes out.
+   */
+  #send(e: PeerEntry, u: OutUpdate): void {
+    const s = e.session;
+    if (!s) return;
+    const maxLen = s.extendedMessage ? 65_535 : 4096;
+    const parts: Buffer[] = [];
+    for (const w of u.withdraw) parts.push(...encodeWithdrawals(w, { maxLen }));
+    for (const a of u.announce) {
+      try {
+        parts.push(
+          ...encodeUpdates(this.#nextHopForFamily(a.attrs, a.batch.afi), a.batch, {
+            fourOctetAs: s.fourOctetAs,
+            maxLen,
+          }),
+        );
+      } catch (err) {
+        this.#log.warn(
+          { event: 'encodeFailed', peer: e.id, prefixes: a.batch.prefixes.length, err: describeError(err) },
+          'BGP routes not sent to a peer: they cannot be encoded for this session',
+        );
+      }
+    }
+    for (const f of u.endOfRib) parts.push(encodeEndOfRib(f));
+    if (parts.length) e.peer.send(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+  }
+
+  /**
+   * IPv6 routes over an IPv4 session carry the IPv4-mapped IPv6 form of the IPv4 next hop (::ffff:a.b.c.d),
+   * as BIRD and FRR send; the receiver resolves it like any other next hop.
+   */
+  #nextHopForFamily(attrs: PathAttributes, afi: number): PathAttributes {
+    if (afi !== Afi.IPv6 || attrs.nextHop === '' || attrs.nextHop.includes(':')) return attrs;
+    return this.rib.interner.internAttrs({ ...attrs, nextHop: `::ffff:${attrs.nextHop}` });
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Status (GET /bgp/peers, GET /bgp/routes)
+
+  peerStatus(): BgpPeerStatus[] {
+    const now = this.#clock.now();
+    return [...this.#peers.values()].map((e) => {
+      const adj = this.rib.peer(e.id);
+      const s = e.session;
+      return {
+        address: e.id,
+        asn: e.cfg.asn,
+        state: e.peer.state,
+        uptime: Math.max(0, Math.floor((now - e.stateSinceMs) / 1000)),
+        capabilities: s
+          ? {
+              families: s.families.map(familyName),
+              holdTimeSec: s.holdTimeSec,
+              keepaliveSec: s.keepaliveSec,
+              fourOctetAs: s.fourOctetAs,
+              routeRefresh: s.routeRefresh,
+              enhancedRouteRefresh: s.enhancedRouteRefresh,
+              extendedMessage: s.extendedMessage,
+              addPath: s.addPath.map((a) => ({ family: familyName(a), send: a.send, receive: a.receive })),
+              extendedNextHop: s.extendedNextHop.map(familyName),
+              gracefulRestart: s.gracefulRestart
+                ? {
+                    restartTimeSec: s.gracefulRestart.peerRestartTimeSec,
+                    peerRestarted: s.gracefulRestart.peerRestarted,
+                  }
+                : false,
+            }
+          : {},
+        prefixesReceived: adj?.received ?? 0,
+        prefixesAccepted: adj?.accepted ?? 0,
+        prefixesAdvertised: e.out?.size ?? 0,
+        lastError: e.lastError,
+        type: e.cfg.asn === this.config.asn ? 'ibgp' : 'ebgp',
+        routeReflectorClient: e.cfg.routeReflectorClient,
+        passive: e.cfg.passive,
+      };
+    });
+  }
+
+  /** The Loc-RIB: `prefix` (exact) filters, `limit` (default 1000) and `after` page. */
+  routes(
+    q: { prefix?: string | undefined; limit?: number | undefined; after?: string | undefined } = {},
+  ): BgpRoutesResponse {
+    if (q.prefix !== undefined) {
+      const r = this.rib.route(parsePrefixKey(q.prefix));
+      return r ? { count: 1, routes: [{ ...r }] } : { count: 0, routes: [] };
+    }
+    const page = this.rib.bestRoutes({ after: q.after, limit: q.limit ?? 1000 });
+    return { count: this.rib.size, routes: page.routes.map((r) => ({ ...r })), next: page.next };
+  }
+}
