@@ -45,6 +45,10 @@ export interface BgpRouteStatus {
   stale?: boolean;
   /** How many paths the prefix has. */
   candidates?: number;
+  /** RFC 4456 ORIGINATOR_ID (dotted quad), on a reflected iBGP route that carries one. */
+  originatorId?: string;
+  /** RFC 4456 CLUSTER_LIST, nearest reflector first, on a reflected iBGP route. */
+  clusterList?: readonly string[];
 }
 
 /** `GET /bgp/routes[?prefix=CIDR][&limit=N][&after=CURSOR]` */

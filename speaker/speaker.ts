@@ -19,19 +19,19 @@ import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
 import { describeError } from '../common/errors.js';
 import { type Logger, logger as rootLogger } from '../common/logger.js';
-import type { BgpPeerStatus, BgpRoutesResponse } from '../model/bgp-status.js';
+import type { BgpPeerStatus, BgpRouteStatus, BgpRoutesResponse } from '../model/bgp-status.js';
 import { parseIp } from '../model/ip.js';
 import type { SpeakerConfig, SpeakerPeerConfig } from '../model/speaker-config.js';
 import { BUILTIN_POLICIES, compilePolicy, effectivePolicy, type Policy } from './policy/policy.js';
 import { AdjRibOut, type OutUpdate } from './rib/adj-rib-out.js';
-import { LocRib } from './rib/loc-rib.js';
+import { LocRib, type RouteView } from './rib/loc-rib.js';
 import { IPV4_UNICAST, IPV6_UNICAST, type SessionConfig } from './session/config.js';
 import type { DownReason } from './session/fsm.js';
 import type { NegotiatedSession } from './session/negotiate.js';
 import { Listener, type Md5Port, normalizeAddress, Peer } from './session/peer.js';
 import { wireUpdateDecoder } from './session/update-decoder.js';
 import { errorText } from './wire/errors.js';
-import { parsePrefixKey } from './wire/prefix.js';
+import { formatIpv4, parsePrefixKey } from './wire/prefix.js';
 import { Afi, type AfiSafi, Origin, type PathAttributes, type PrefixKey, type UpdateMessage } from './wire/types.js';
 import { encodeEndOfRib, encodeUpdates, encodeWithdrawals } from './wire/update.js';
 
@@ -42,6 +42,11 @@ export interface SpeakerDeps {
   readonly logger?: Logger | undefined;
   /** Backoff between reconnect attempts (tests shorten it). */
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number; readonly minMs?: number } | undefined;
+  /**
+   * We are restarting under graceful restart (RFC 4724 §4.1): set the Restart State (R) bit in the first OPEN
+   * to each graceful-restart peer (later OPENs, after that session went down again, clear it).
+   */
+  readonly restarting?: boolean | undefined;
 }
 
 interface PeerEntry {
@@ -122,15 +127,26 @@ export class Speaker {
     this.#log.info({ event: 'speakerStarted', peers: c.peers.length, listen: c.listen }, 'BGP speaker started');
   }
 
-  /** Sends Cease to every peer and closes the listener. */
-  async stop(): Promise<void> {
+  /**
+   * Sends Cease to every peer and closes the listener.
+   *
+   * `forRestart: true` is the restarting-speaker half of graceful restart (RFC 4724 §4): a peer whose session
+   * negotiated graceful restart gets no Cease (a Cease would make it flush our routes); its connection is left
+   * open for the process exit that must follow to close, and the peer keeps our routes, stale, until we are
+   * back and send End-of-RIB or our restart time runs out. Every other peer gets Cease as usual. Returns the
+   * addresses of the peers left to the process exit.
+   */
+  async stop(opts: { forRestart?: boolean } = {}): Promise<string[]> {
+    const left: string[] = [];
     for (const e of this.#peers.values()) {
       e.restartTimer?.cancel();
-      e.peer.stop({ message: 'speaker shutting down' });
+      if (opts.forRestart && e.session?.gracefulRestart) left.push(e.id);
+      else e.peer.stop({ message: 'speaker shutting down' });
     }
     await this.#listener?.close();
     this.#listener = undefined;
     this.#started = false;
+    return left;
   }
 
   /** The prefixes this speaker originates (replaces the previous set; the difference is advertised). */
@@ -160,7 +176,7 @@ export class Speaker {
   // -------------------------------------------------------------------------------------------------------
   // Sessions
 
-  #sessionConfig(p: SpeakerPeerConfig): SessionConfig {
+  #sessionConfig(p: SpeakerPeerConfig, restarting: () => boolean): SessionConfig {
     const c = this.config;
     const families =
       p.families?.map((f) => FAMILY[f]) ??
@@ -188,7 +204,14 @@ export class Speaker {
       enhancedRouteRefresh: true,
       extendedMessage: true,
       gracefulRestart: p.gracefulRestart
-        ? { restartTimeSec: c.gracefulRestartTimeSec, restarting: false, forwardingPreserved: families }
+        ? {
+            restartTimeSec: c.gracefulRestartTimeSec,
+            // read by buildOpen() for every OPEN: only the first OPEN after our restart carries the R bit
+            get restarting() {
+              return restarting();
+            },
+            forwardingPreserved: families,
+          }
         : undefined,
       ebgpRequiresPolicy: c.rfc8212,
     };
@@ -199,8 +222,9 @@ export class Speaker {
     if (p.password && !this.#deps.md5) {
       throw new Error(`Cannot start BGP session "${id}": a password needs TCP-MD5 support, which was not provided`);
     }
+    const restarting = { on: this.#deps.restarting === true && p.gracefulRestart };
     const peer = new Peer({
-      config: this.#sessionConfig(p),
+      config: this.#sessionConfig(p, () => restarting.on),
       peerAddress: p.address,
       peerPort: p.port,
       localAddress: p.localAddress,
@@ -214,6 +238,9 @@ export class Speaker {
     const e: PeerEntry = { cfg: p, id, peer, stateSinceMs: this.#clock.now() };
     peer.on('state', () => {
       e.stateSinceMs = this.#clock.now();
+    });
+    peer.on('established', () => {
+      restarting.on = false; // RFC 4724 §4.1: the R bit belongs to the first OPEN after our restart only
     });
     peer.on('established', (s) => this.#onEstablished(e, s));
     peer.on('update', (u) => this.#onUpdate(e, u));
@@ -397,10 +424,26 @@ export class Speaker {
     q: { prefix?: string | undefined; limit?: number | undefined; after?: string | undefined } = {},
   ): BgpRoutesResponse {
     if (q.prefix !== undefined) {
-      const r = this.rib.route(parsePrefixKey(q.prefix));
-      return r ? { count: 1, routes: [{ ...r }] } : { count: 0, routes: [] };
+      const key = parsePrefixKey(q.prefix);
+      const r = this.rib.route(key);
+      return r ? { count: 1, routes: [this.#routeStatus(key, r)] } : { count: 0, routes: [] };
     }
     const page = this.rib.bestRoutes({ after: q.after, limit: q.limit ?? 1000 });
-    return { count: this.rib.size, routes: page.routes.map((r) => ({ ...r })), next: page.next };
+    return {
+      count: this.rib.size,
+      routes: page.routes.map((r) => this.#routeStatus(parsePrefixKey(r.prefix), r)),
+      next: page.next,
+    };
+  }
+
+  /** A Loc-RIB route for status, plus the RFC 4456 attributes when the route carries them. */
+  #routeStatus(key: PrefixKey, r: RouteView): BgpRouteStatus {
+    const a = this.rib.best(key)?.post;
+    if (!a || (a.originatorId === undefined && a.clusterList.length === 0)) return { ...r };
+    return {
+      ...r,
+      ...(a.originatorId === undefined ? {} : { originatorId: formatIpv4(a.originatorId) }),
+      clusterList: a.clusterList.map(formatIpv4),
+    };
   }
 }
