@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { listNetns } from '../../lab/netns.js';
 import { prefixLenV4 } from '../../speaker/wire/index.js';
 import { buildFeed, buildPrefixes, startFeeder } from './feeder.js';
 import { IngestLab, missingPrerequisite } from './ingest.js';
@@ -60,7 +61,11 @@ test('BIRD as a receiver gets all N routes from the feeder', async (t) => {
   }
   const lab = await IngestLab.up();
   t.after(() => lab.down());
-  const sample = await lab.measure(birdReceiver, N, { timeoutMs: 60_000 });
+  const namespaces = [lab.feederNetns, lab.receiverNetns];
+  const sample = await lab.measure(birdReceiver, N, { timeoutMs: 60_000, settleMs: 0 });
   assert.equal(sample.routes, N);
   assert.ok(sample.peakRssBytes > 0);
+  await lab.down();
+  const left = listNetns().filter((ns) => namespaces.includes(ns));
+  assert.deepEqual(left, [], 'the lab removed its namespaces');
 });

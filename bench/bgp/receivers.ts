@@ -361,8 +361,7 @@ export const gobgpReceiver: Receiver<GobgpHandle> = {
   // Every GoBGP query that can count the table walks it on the server's main loop (≈0.5 s at 1M routes even
   // when idle; `neighbor -j` takes 6–9 s) and so slows the ingest it measures: poll less often as time goes by.
   pollBackoff: 0.05,
-  pollMethod:
-    '`gobgp global rib summary -a ipv4` (Destination count; a CLI process per poll; waits 5% of elapsed time between polls)',
+  pollMethod: '`gobgp global rib summary -a ipv4` (Destination count; a CLI process per poll; each walks the table)',
   unavailable: () => missing(['gobgpd', 'gobgp']),
   async start(env) {
     mkdirSync(env.dir, { recursive: true });

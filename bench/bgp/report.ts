@@ -48,7 +48,9 @@ export function formatIngest(c: Comparison, title: string): string {
     'after that (a fresh daemon per run). Ratios are ratios of medians against bird for the same N. Polling:',
   );
   for (const p of c.pollMethods)
-    out.push(`  ${p.receiver}: every ${p.intervalMs} ms${p.backoff ? ' (or more, see below)' : ''}: ${p.method}`);
+    out.push(
+      `  ${p.receiver}: every ${p.intervalMs} ms${p.backoff ? ` or ${p.backoff * 100}% of the time elapsed, whichever is longer` : ''}: ${p.method}`,
+    );
   const failed = c.cells.filter((x) => x.errors.length);
   for (const f of failed)
     for (const e of f.errors) out.push(`FAILED ${f.receiver} N=${formatN(f.n)}: ${e.split('\n')[0]?.slice(0, 300)}`);
