@@ -49,7 +49,7 @@ const sizes = env.CARACAL_BGP_BENCH_SIZES
 const runs = cfg.runs ?? (cfg.quick ? 1 : 5);
 const lengths: LengthMix = env.CARACAL_BGP_BENCH_LENGTHS === '24' ? '24' : 'mixed';
 const wanted = env.CARACAL_BGP_BENCH_RECEIVERS?.split(',');
-const receivers = RECEIVERS.filter((r) => !wanted || wanted.includes(r.name));
+const receivers = RECEIVERS.filter((r) => !wanted || wanted.includes(r.name) || wanted.includes(r.name.split('-')[0]!));
 const log = (line: string) => process.stderr.write(`  · ${line}\n`);
 
 function skip(): string | undefined {

@@ -16,7 +16,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   ipNetnsExec,
   killProcessesSync,
@@ -399,16 +399,44 @@ export const gobgpReceiver: Receiver<GobgpHandle> = {
 // Caracal's speaker (docs/speaker.md), once it exists
 
 const CARACAL = join(ROOT, 'bin', 'caracal');
+const CARACAL_SOURCE = join(ROOT, 'node', 'cli.ts');
+/**
+ * `CARACAL_BGP_BENCH_CARACAL=source` runs the speaker from the TypeScript sources through tsx instead of the
+ * built bin/caracal (dist/), for trying a change without a build. The row is then named `caracal-tsx`: the
+ * process also holds tsx's loader, so its RSS is a little higher than the built one's.
+ */
+const FROM_SOURCE = process.env.CARACAL_BGP_BENCH_CARACAL === 'source';
+const caracalArgv = (): string[] =>
+  FROM_SOURCE
+    ? [
+        process.execPath,
+        '--import',
+        'tsx',
+        '-e', // node/cli.ts exports main() and does not run it when loaded as the entry point
+        `import(${JSON.stringify(pathToFileURL(CARACAL_SOURCE).href)}).then((m) => m.main(process.argv.slice(1)))`,
+      ]
+    : [process.execPath, CARACAL];
 const STATUS_PORT = 9179;
 let caracalSupport: string | undefined | null = null;
 
-/** Undefined when `bin/caracal speaker --help` succeeds; else why not (cached). */
+/**
+ * Undefined when `caracal speaker` exists; else why not (cached). The probe is `caracal speaker --help`: the
+ * speaker answers it with its usage (and exit code 2: no --config), an older build with `unknown command`.
+ */
 export function caracalSpeakerUnavailable(): string | undefined {
   if (caracalSupport !== null) return caracalSupport;
-  if (!existsSync(CARACAL)) caracalSupport = 'not available yet (no bin/caracal)';
+  if (!existsSync(FROM_SOURCE ? CARACAL_SOURCE : CARACAL))
+    caracalSupport = `not available yet (no ${FROM_SOURCE ? 'node/cli.ts' : 'bin/caracal'})`;
   else {
-    const r = spawnSync(CARACAL, ['speaker', '--help'], { encoding: 'utf8', timeout: 20_000 });
-    caracalSupport = r.status === 0 ? undefined : 'not available yet (bin/caracal has no `speaker` command)';
+    const [file, ...args] = caracalArgv() as [string, ...string[]];
+    const r = spawnSync(file, [...args, 'speaker', '--help'], { encoding: 'utf8', timeout: 30_000, cwd: ROOT });
+    const said = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    const known = !r.error && r.status !== null && !/unknown command|not built yet/.test(said);
+    caracalSupport = known
+      ? undefined
+      : FROM_SOURCE
+        ? 'not available yet (node/cli.ts has no `speaker` command)'
+        : 'not available yet (bin/caracal has no `speaker` command; if the sources have it: `npm run build`, or CARACAL_BGP_BENCH_CARACAL=source)';
   }
   return caracalSupport;
 }
@@ -449,7 +477,7 @@ interface PeerJson {
 }
 
 export const caracalReceiver: Receiver<CaracalHandle> = {
-  name: 'caracal',
+  name: FROM_SOURCE ? 'caracal-tsx' : 'caracal',
   pollIntervalMs: 10,
   pollMethod: 'status API `GET /bgp/peers` (prefixesAccepted), from a helper inside the namespace',
   unavailable: caracalSpeakerUnavailable,
@@ -458,8 +486,8 @@ export const caracalReceiver: Receiver<CaracalHandle> = {
     const conf = join(env.dir, 'speaker.json');
     const logPath = join(env.dir, 'speaker.log');
     writeFileSync(conf, caracalBenchConfig(env));
-    // bin/caracal is a node script: the pid we spawn becomes node running the speaker (its VmHWM is the one).
-    const s = spawnDaemon(env.netns, [process.execPath, CARACAL, 'speaker', '--config', conf], logPath);
+    // node runs the speaker in the pid we spawn (ip netns exec and setpriv exec): its VmHWM is the one.
+    const s = spawnDaemon(env.netns, [...caracalArgv(), 'speaker', '--config', conf], logPath);
     const http = new NetnsHttp(env.netns);
     try {
       await waitReady('caracal speaker', s, logPath, async () => {
