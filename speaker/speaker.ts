@@ -127,20 +127,27 @@ export class Speaker {
     this.#log.info({ event: 'speakerStarted', peers: c.peers.length, listen: c.listen }, 'BGP speaker started');
   }
 
+  /** Sends Cease to every peer and closes the listener. */
+  async stop(): Promise<void> {
+    await this.#stop(false);
+  }
+
   /**
-   * Sends Cease to every peer and closes the listener.
-   *
-   * `forRestart: true` is the restarting-speaker half of graceful restart (RFC 4724 §4): a peer whose session
-   * negotiated graceful restart gets no Cease (a Cease would make it flush our routes); its connection is left
-   * open for the process exit that must follow to close, and the peer keeps our routes, stale, until we are
-   * back and send End-of-RIB or our restart time runs out. Every other peer gets Cease as usual. Returns the
-   * addresses of the peers left to the process exit.
+   * The restarting-speaker half of graceful restart (RFC 4724 §4): a peer whose session negotiated graceful
+   * restart gets no Cease (a Cease would make it flush our routes); its connection is left open for the
+   * process exit that must follow to close, and the peer keeps our routes, stale, until we are back and send
+   * End-of-RIB or our restart time runs out. Every other peer gets Cease as usual, and the listener closes.
+   * Returns the addresses of the peers left to the process exit.
    */
-  async stop(opts: { forRestart?: boolean } = {}): Promise<string[]> {
+  stopForRestart(): Promise<string[]> {
+    return this.#stop(true);
+  }
+
+  async #stop(forRestart: boolean): Promise<string[]> {
     const left: string[] = [];
     for (const e of this.#peers.values()) {
       e.restartTimer?.cancel();
-      if (opts.forRestart && e.session?.gracefulRestart) left.push(e.id);
+      if (forRestart && e.session?.gracefulRestart) left.push(e.id);
       else e.peer.stop({ message: 'speaker shutting down' });
     }
     await this.#listener?.close();
@@ -250,13 +257,19 @@ export class Speaker {
     this.#listener?.addPeer(peer);
   }
 
+  get #isReflector(): boolean {
+    return this.config.peers.some((p) => p.routeReflectorClient && p.asn === this.config.asn);
+  }
+
   #policyFor(e: PeerEntry, dir: 'import' | 'export', ibgp: boolean): Policy {
     const name = e.cfg[dir];
     return effectivePolicy(
       {
         ebgp: !ibgp,
         rfc8212: this.config.rfc8212,
-        reflecting: e.cfg.routeReflectorClient,
+        // A route reflector (any iBGP peer is its client) reflects client routes to non-clients too (RFC 4456
+        // §6), so every iBGP peer of a reflector defaults to all routes, the reflection rules deciding.
+        reflecting: e.cfg.routeReflectorClient || this.#isReflector,
         importPolicy: dir === 'import' && name ? this.#policies.get(name) : undefined,
         exportPolicy: dir === 'export' && name ? this.#policies.get(name) : undefined,
       },
