@@ -406,7 +406,7 @@ const CARACAL_SOURCE = join(ROOT, 'node', 'cli.ts');
  * process also holds tsx's loader, so its RSS is a little higher than the built one's.
  */
 const FROM_SOURCE = process.env.CARACAL_BGP_BENCH_CARACAL === 'source';
-const caracalArgv = (): string[] =>
+export const caracalArgv = (): string[] =>
   FROM_SOURCE
     ? [
         process.execPath,
