@@ -317,6 +317,8 @@ export class Speaker {
     const s = e.session;
     e.session = undefined;
     if (!this.rib.peer(e.id)) return;
+    // A failed attempt to reconnect while the peer restarts: its stale routes wait for the restart timer.
+    if (!wasUp && e.restartTimer) return;
     if (r.retainRoutes && s?.gracefulRestart) {
       // RFC 4724 §4.2: keep the routes, stale, until End-of-RIB or the peer's restart time runs out.
       this.rib.markStale(e.id);

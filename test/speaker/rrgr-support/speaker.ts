@@ -63,7 +63,10 @@ export class CaracalSpeaker {
     const fd = openSync(this.logPath, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', fd, fd] });
+      // Logs at info into the log file (the test runner's NODE_TEST_CONTEXT would silence them).
+      const env = { ...process.env, CARACAL_LOG_LEVEL: process.env.CARACAL_LOG_LEVEL ?? 'info' };
+      delete env.NODE_TEST_CONTEXT;
+      child = spawn(argv[0]!, argv.slice(1), { cwd: REPO, env, stdio: ['ignore', fd, fd] });
     } finally {
       closeSync(fd);
     }
