@@ -82,6 +82,21 @@ function describeDown(r: DownReason): string {
   return `${r.kind}${n}`;
 }
 
+/**
+ * The export policy, refusing prefixes of the unicast families the session did not negotiate: AdjRibOut
+ * walks the whole Loc-RIB, and NLRI of a family the peer did not accept must never be sent (RFC 4760 §7 —
+ * GoBGP resets the session, "Address-family rf 65537 not available for session"; BIRD and FRR ignore them).
+ */
+function negotiatedOnly(p: Policy, families: readonly AfiSafi[]): Policy {
+  const unicast = (afi: number) => families.some((f) => f.afi === afi && f.safi === IPV4_UNICAST.safi);
+  const off = [
+    ...(unicast(Afi.IPv4) ? [] : [{ cidr: '0.0.0.0/0', ge: 0, le: 32 }]),
+    ...(unicast(Afi.IPv6) ? [] : [{ cidr: '::/0', ge: 0, le: 128 }]),
+  ];
+  if (off.length === 0) return p;
+  return { ...p, rules: [{ match: { prefix: off }, actions: { action: 'reject' } }, ...p.rules] };
+}
+
 export class Speaker {
   readonly config: SpeakerConfig;
   readonly rib: LocRib;
@@ -294,7 +309,7 @@ export class Speaker {
     const ctx = { interner: this.rib.interner, selfNextHop: localAddress };
     this.rib.addPeer(peerCfg, compilePolicy(this.#policyFor(e, 'import', s.ibgp), ctx));
     e.out = new AdjRibOut(this.rib, peerCfg, {
-      exportPolicy: compilePolicy(this.#policyFor(e, 'export', s.ibgp), ctx),
+      exportPolicy: compilePolicy(negotiatedOnly(this.#policyFor(e, 'export', s.ibgp), s.families), ctx),
       families: s.families,
     });
     this.#log.info({ event: 'sessionUp', peer: e.id, families: s.families.map(familyName) }, 'BGP session established');
