@@ -1,7 +1,7 @@
 /**
  * `caracal speaker --config FILE`: the BGP speaker alone (docs/speaker.md). Reads and validates the config,
- * wires the kernel's TCP-MD5 into the sessions, starts the status API, and on SIGTERM/SIGINT sends Cease
- * to every peer before exiting.
+ * wires the kernel's TCP-MD5 into the sessions, starts the status API, on SIGHUP re-reads `originate` from
+ * the file, and on SIGTERM/SIGINT sends Cease to every peer before exiting.
  *
  * With `--graceful-restart`, SIGTERM is a restart (RFC 4724 §4): peers with graceful restart get no Cease
  * (the process exit closes their connections, and they keep our routes, stale), and a marker file
@@ -12,7 +12,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CaracalError, ErrorCodes } from '../common/errors.js';
+import { CaracalError, describeError, ErrorCodes } from '../common/errors.js';
 import { logger } from '../common/logger.js';
 import { createMd5Socket, setTcpMd5 } from '../kernel/tcp-md5.js';
 import { SpeakerConfig } from '../model/speaker-config.js';
@@ -99,6 +99,17 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
   await speaker.start();
   const api = await startStatusApi(speaker, config.status.address, config.status.port);
   log.info({ event: 'statusApi', address: config.status.address, port: api.port }, 'status API listening');
+  // SIGHUP: re-read the file and apply its `originate` (added prefixes announced, removed ones withdrawn);
+  // every other field needs a restart. A file that no longer validates is reported and changes nothing.
+  process.on('SIGHUP', () => {
+    try {
+      const next = loadSpeakerConfig(file);
+      speaker.setOriginated(next.originate);
+      log.info({ event: 'reload', originate: next.originate.length }, 'originated prefixes reloaded (SIGHUP)');
+    } catch (e) {
+      log.error({ event: 'reloadFailed', err: describeError(e) }, 'config not reloaded; nothing changed');
+    }
+  });
   return await new Promise<number>((resolve) => {
     const shutdown = async (signal: string) => {
       const forRestart = signal === 'SIGTERM' && gracefulRestart && config.peers.some((p) => p.gracefulRestart);
