@@ -1,0 +1,323 @@
+/**
+ * Interop of `caracal speaker` with real BIRD 2, FRR bgpd 8 and GoBGP 3, on lab/: one lab, one LAN segment,
+ * the speaker (a child process, `caracal speaker --config FILE`) in node `spk` and five routers around it, all
+ * converging at once so the file stays short in wall time:
+ *
+ *   router   daemon  session  AS     families (one session each)  TCP-MD5
+ *   birde    BIRD    eBGP     65001  IPv4, IPv6                    right key
+ *   birdi    BIRD    iBGP     64512  IPv4, IPv6                    none
+ *   frre     FRR     eBGP     65002  IPv4, IPv6                    right key
+ *   gobgpi   GoBGP   iBGP     64512  IPv4, IPv6                    right key
+ *   birdbad  BIRD    eBGP     65005  IPv4                          wrong key (must never come up)
+ *
+ * For every good session: Established on both sides (status API and the daemon); the speaker's prefixes in
+ * the daemon's RIB with the right AS path and next hop; the daemon's prefixes in the speaker's Loc-RIB with
+ * the right AS path and next hop; a withdrawal each way (daemon: birdc configure / vtysh `no network` /
+ * `gobgp global rib del`; speaker: a new `originate` and SIGHUP) while the session stays up.
+ *
+ * Needs root and the three daemons (skips with a message otherwise). The lab and the speaker are removed in
+ * `after` whatever happens; the lab also kills anything left in its namespaces.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Lab } from '../../lab/lab.js';
+import { parseTopology } from '../../lab/topology.js';
+import type { BgpPeerStatus, BgpRouteStatus } from '../../model/bgp-status.js';
+import type { SpeakerConfigInput } from '../../model/speaker-config.js';
+import { type PathInfo, routerPath, withdrawFromRouter } from './support/daemons.js';
+import { SpeakerProcess } from './support/speaker-process.js';
+import { waitFor as wait } from './support/wait.js';
+
+const have = (bin: string) =>
+  bin.startsWith('/') ? existsSync(bin) : spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+const missing = ['ip', 'curl', 'bird', 'birdc', '/usr/lib/frr/bgpd', 'vtysh', 'gobgpd', 'gobgp'].filter(
+  (b) => !have(b),
+);
+const skip =
+  process.getuid?.() !== 0
+    ? 'needs root (network namespaces, port 179, TCP-MD5)'
+    : missing.length
+      ? `missing ${missing.join(', ')}`
+      : false;
+
+const SPEAKER_AS = 64512;
+const KEY = 'caracal-md5';
+const SPK = { v4: '10.9.0.10', v6: 'fd00:9::10' };
+
+interface RouterCase {
+  readonly name: string;
+  readonly daemon: 'bird' | 'frr' | 'gobgp';
+  readonly asn: number;
+  readonly v4: string;
+  readonly v6: string;
+  readonly password?: string;
+  /** Originated by the router: [kept, withdrawn later] per family. */
+  readonly nets: { readonly v4: readonly [string, string]; readonly v6: readonly [string, string] };
+}
+
+const n = (i: number) => ({
+  v4: [`10.${i}.0.0/24`, `10.${i}.1.0/24`] as const,
+  v6: [`fd00:${i}::/64`, `fd00:${i}:1::/64`] as const,
+});
+const GOOD: readonly RouterCase[] = [
+  { name: 'birde', daemon: 'bird', asn: 65001, v4: '10.9.0.1', v6: 'fd00:9::1', password: KEY, nets: n(1) },
+  { name: 'birdi', daemon: 'bird', asn: SPEAKER_AS, v4: '10.9.0.2', v6: 'fd00:9::2', nets: n(2) },
+  { name: 'frre', daemon: 'frr', asn: 65002, v4: '10.9.0.3', v6: 'fd00:9::3', password: KEY, nets: n(3) },
+  { name: 'gobgpi', daemon: 'gobgp', asn: SPEAKER_AS, v4: '10.9.0.4', v6: 'fd00:9::4', password: KEY, nets: n(4) },
+];
+const BAD = { name: 'birdbad', asn: 65005, v4: '10.9.0.5', daemonKey: 'not-the-key', speakerKey: KEY } as const;
+
+/** The speaker's prefixes: [kept, withdrawn by the SIGHUP test] per family. */
+const OWN = { v4: ['10.244.1.0/26', '10.244.1.64/26'], v6: ['fd00:10:244:1::/122', 'fd00:10:244:1::40/122'] } as const;
+
+const ibgp = (r: RouterCase) => r.asn === SPEAKER_AS;
+const label = (r: RouterCase) => `${r.daemon} ${r.name} (${ibgp(r) ? 'iBGP' : 'eBGP'}${r.password ? ', MD5' : ''})`;
+
+function topology() {
+  const members: Record<string, string[]> = { spk: [`${SPK.v4}/24`, `${SPK.v6}/64`] };
+  for (const r of GOOD) members[r.name] = [`${r.v4}/24`, `${r.v6}/64`];
+  members[BAD.name] = [`${BAD.v4}/24`];
+  return parseTopology({
+    name: 'interop',
+    nodes: [{ name: 'spk', asNumber: SPEAKER_AS }],
+    routers: [
+      ...GOOD.map((r) => ({
+        name: r.name,
+        daemon: r.daemon,
+        asNumber: r.asn,
+        routerId: r.v4,
+        peers: [
+          { address: SPK.v4, asNumber: SPEAKER_AS, ...(r.password ? { password: r.password } : {}) },
+          { address: SPK.v6, asNumber: SPEAKER_AS, ...(r.password ? { password: r.password } : {}) },
+        ],
+        networks: [...r.nets.v4, ...r.nets.v6],
+      })),
+      {
+        name: BAD.name,
+        daemon: 'bird',
+        asNumber: BAD.asn,
+        peers: [{ address: SPK.v4, asNumber: SPEAKER_AS, password: BAD.daemonKey }],
+        networks: ['10.5.0.0/24'],
+      },
+    ],
+    links: [{ lan: 'fabric', members }],
+  });
+}
+
+function speakerConfig(originate: readonly string[]): SpeakerConfigInput {
+  const peer = (r: RouterCase, address: string, family: 'ipv4-unicast' | 'ipv6-unicast') => ({
+    address,
+    asn: r.asn,
+    families: [family],
+    connectRetrySec: 1,
+    holdTimeSec: 9,
+    ...(r.password ? { password: r.password } : {}),
+    // RFC 8212: eBGP exchanges nothing without explicit policies
+    ...(ibgp(r) ? {} : { import: 'accept-all', export: 'originated' }),
+  });
+  return {
+    asn: SPEAKER_AS,
+    routerId: SPK.v4,
+    listen: { address: '::', port: 179 },
+    status: { address: '127.0.0.1', port: 9179 },
+    peers: [
+      ...GOOD.flatMap((r) => [peer(r, r.v4, 'ipv4-unicast'), peer(r, r.v6, 'ipv6-unicast')]),
+      {
+        address: BAD.v4,
+        asn: BAD.asn,
+        password: BAD.speakerKey,
+        connectRetrySec: 1,
+        import: 'accept-all',
+        export: 'originated',
+      },
+    ],
+    originate: [...originate],
+  };
+}
+
+describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () => {
+  let lab: Lab | undefined;
+  let speaker: SpeakerProcess | undefined;
+  let startedAt = 0;
+  const dir = mkdtempSync(join(tmpdir(), 'caracal-interop-'));
+
+  before(async () => {
+    lab = await Lab.up(topology(), {
+      name: `interop-${process.pid.toString(36)}${randomBytes(2).toString('hex')}`,
+      stateRoot: join(dir, 'labs'),
+    });
+    startedAt = Date.now();
+    speaker = SpeakerProcess.start(lab, 'spk', dir, speakerConfig([...OWN.v4, ...OWN.v6]));
+  });
+
+  after(async () => {
+    try {
+      await speaker?.stop();
+    } finally {
+      await lab?.down();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const L = () => lab!;
+  const S = () => speaker!;
+  /** Bounded wait; on timeout the message says what was awaited, what was last seen, and the speaker's log. */
+  const waitFor = <T>(
+    what: string,
+    fn: () => Promise<T | undefined | false>,
+    timeoutMs = 20_000,
+    seen?: () => string,
+  ) => wait(what, fn, { timeoutMs, seen: () => `${seen?.() ?? ''}\nspeaker log:\n${S().logTail()}` });
+
+  const peerState = async (address: string): Promise<BgpPeerStatus | undefined> =>
+    (await S().peers()).find((p) => p.address === address);
+  const speakerRoute = async (prefix: string): Promise<BgpRouteStatus | undefined> =>
+    (await S().routes()).find((r) => r.prefix === prefix);
+
+  it('every session with the right key (or none) is Established on both sides', async () => {
+    const want = GOOD.flatMap((r) => [r.v4, r.v6]);
+    let last: BgpPeerStatus[] = [];
+    await waitFor(
+      `${want.length} speaker sessions Established`,
+      async () => {
+        last = await S().peers();
+        return want.every((a) => last.find((p) => p.address === a)?.state === 'Established');
+      },
+      25_000,
+      () => JSON.stringify(last.map((p) => [p.address, p.state, p.lastError])),
+    );
+    for (const r of GOOD) {
+      let seen = '';
+      await waitFor(
+        `${label(r)}: both sessions Established on the daemon`,
+        async () => {
+          const s = await L().sessions(r.name);
+          seen = JSON.stringify(s);
+          return s.length === 2 && s.every((x) => x.state === 'Established');
+        },
+        10_000,
+        () => seen,
+      );
+    }
+    const peers = await S().peers();
+    for (const r of GOOD)
+      for (const [a, fam] of [
+        [r.v4, 'ipv4-unicast'],
+        [r.v6, 'ipv6-unicast'],
+      ] as const) {
+        const p = peers.find((x) => x.address === a)!;
+        assert.equal(p.type, ibgp(r) ? 'ibgp' : 'ebgp', `${label(r)} ${a}: session type`);
+        assert.deepEqual(p.capabilities.families, [fam], `${label(r)} ${a}: negotiated families`);
+      }
+  });
+
+  for (const r of GOOD) {
+    for (const f of ['v4', 'v6'] as const) {
+      it(`${label(r)} IPv${f[1]}: the speaker's prefixes reach the daemon with AS path and next hop`, async () => {
+        const want: PathInfo = {
+          prefix: OWN[f][0],
+          asPath: ibgp(r) ? [] : [SPEAKER_AS],
+          nextHop: SPK[f],
+        };
+        let seen: unknown;
+        for (const prefix of OWN[f]) {
+          const got = await waitFor(
+            `${prefix} in ${r.name}'s RIB`,
+            async () => (seen = await routerPath(L(), r.name, prefix)),
+            15_000,
+            () => JSON.stringify(seen),
+          );
+          assert.deepEqual(got, { ...want, prefix }, `${label(r)}: ${prefix} as the daemon sees it`);
+        }
+      });
+
+      it(`${label(r)} IPv${f[1]}: the daemon's prefixes reach the speaker's Loc-RIB`, async () => {
+        let seen: unknown;
+        for (const prefix of r.nets[f]) {
+          const got = await waitFor(
+            `${prefix} from ${r.name} in the speaker's Loc-RIB`,
+            async () => (seen = await speakerRoute(prefix)),
+            15_000,
+            () => JSON.stringify(seen),
+          );
+          assert.equal(got.nextHop, r[f], `${label(r)}: next hop of ${prefix}`);
+          assert.equal(got.asPath, ibgp(r) ? '' : String(r.asn), `${label(r)}: AS path of ${prefix}`);
+          assert.equal(got.peer, r[f], `${label(r)}: peer of ${prefix}`);
+          if (ibgp(r)) assert.equal(got.localPref, 100, `${label(r)}: LOCAL_PREF of ${prefix}`);
+        }
+      });
+    }
+  }
+
+  it('TCP-MD5 with a wrong key: BIRD and the speaker never reach Established', async () => {
+    // Absence needs time: everything else above had a few seconds to come up; make it at least 6.
+    const wait = startedAt + 6000 - Date.now();
+    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+    const p = await peerState(BAD.v4);
+    assert.ok(p, 'the wrong-key peer is in /bgp/peers');
+    assert.notEqual(p.state, 'Established', `speaker side of the wrong-key session: ${JSON.stringify(p)}`);
+    assert.equal(p.prefixesReceived, 0);
+    const s = await L().sessions(BAD.name);
+    assert.notEqual(s[0]?.state, 'Established', `BIRD side of the wrong-key session: ${JSON.stringify(s)}`);
+    assert.equal(await speakerRoute('10.5.0.0/24'), undefined, 'no route from the wrong-key peer');
+  });
+
+  it('a withdrawal by each daemon leaves the speaker Loc-RIB, the session and the other prefix stay', async () => {
+    const withdrawn = GOOD.flatMap((r) => [r.nets.v4[1], r.nets.v6[1]].map((prefix) => ({ r, prefix })));
+    // in parallel across routers, one at a time per router (birdc configure must not see a half-written file)
+    await Promise.all(
+      GOOD.map(async (r) => {
+        for (const prefix of [r.nets.v4[1], r.nets.v6[1]]) await withdrawFromRouter(L(), r.name, prefix);
+      }),
+    );
+    let left: string[] = [];
+    await waitFor(
+      'the withdrawn prefixes to leave the speaker Loc-RIB',
+      async () => {
+        const routes = new Set((await S().routes()).map((x) => x.prefix));
+        left = withdrawn.filter((w) => routes.has(w.prefix)).map((w) => `${w.prefix} (${w.r.name})`);
+        return left.length === 0;
+      },
+      15_000,
+      () => `still there: ${left.join(', ')}`,
+    );
+    const routes = new Set((await S().routes()).map((x) => x.prefix));
+    for (const r of GOOD)
+      for (const prefix of [r.nets.v4[0], r.nets.v6[0]]) assert.ok(routes.has(prefix), `${label(r)}: ${prefix} kept`);
+    for (const p of await S().peers())
+      if (p.address !== BAD.v4) assert.equal(p.state, 'Established', `${p.address} stayed up`);
+  });
+
+  it('a withdrawal by the speaker (new originate + SIGHUP) leaves every daemon RIB, the rest stays', async () => {
+    S().reload(speakerConfig([OWN.v4[0], OWN.v6[0]]));
+    const checks = GOOD.flatMap((r) => [OWN.v4[1], OWN.v6[1]].map((prefix) => ({ r, prefix })));
+    let left: string[] = [];
+    await waitFor(
+      'the speaker-withdrawn prefixes to leave every daemon RIB',
+      async () => {
+        const still = await Promise.all(
+          checks.map(async (c) => ((await routerPath(L(), c.r.name, c.prefix)) ? c : undefined)),
+        );
+        left = still.filter((c) => c !== undefined).map((c) => `${c.prefix} in ${c.r.name}`);
+        return left.length === 0;
+      },
+      15_000,
+      () => `still there: ${left.join(', ')}`,
+    );
+    for (const r of GOOD)
+      for (const prefix of [OWN.v4[0], OWN.v6[0]])
+        assert.ok(await routerPath(L(), r.name, prefix), `${label(r)}: ${prefix} still in the daemon's RIB`);
+    for (const r of GOOD) {
+      const s = await L().sessions(r.name);
+      assert.ok(
+        s.every((x) => x.state === 'Established'),
+        `${label(r)}: sessions stayed up: ${JSON.stringify(s)}`,
+      );
+    }
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * What interop tests need from the lab's daemons beyond `lab.sessions()` / `lab.routes()`: one prefix's
+ * best path with its AS path and next hop (birdc `show route for P all`, vtysh `show bgp ipvX unicast P json`,
+ * `gobgp global rib -a ipvX P -j`), and withdrawing one originated prefix at run time (BIRD: drop the static
+ * route from its config and `birdc configure`; FRR: `no network P`; GoBGP: `gobgp global rib del`).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Lab } from '../../../lab/lab.js';
+import { run } from '../../../lab/netns.js';
+import type { RouterRuntime } from '../../../lab/routers.js';
+
+export interface PathInfo {
+  readonly prefix: string;
+  readonly asPath: readonly number[];
+  /** The first (global) next hop. */
+  readonly nextHop: string;
+}
+
+const fam = (prefix: string) => (prefix.includes(':') ? 6 : 4);
+
+function runtime(lab: Lab, router: string): RouterRuntime {
+  const rt = lab.state.routers.find((r) => r.name === router);
+  if (!rt) throw new Error(`No router "${router}" in lab "${lab.name}"`);
+  return rt;
+}
+
+const birdc = (rt: RouterRuntime, ...cmd: string[]) => ['birdc', '-s', rt.ctlSocket!, ...cmd];
+const vtysh = (rt: RouterRuntime, ...cmds: string[]) => [
+  'vtysh',
+  '--vty_socket',
+  rt.vtyDir!,
+  '-d',
+  'bgpd',
+  ...cmds.flatMap((c) => ['-c', c]),
+];
+const gobgp = (rt: RouterRuntime, ...args: string[]) => ['gobgp', '--target', `unix://${rt.apiSocket!}`, ...args];
+
+/** `birdc show route for P all` → the best path, or undefined. */
+export function parseBirdRouteAll(text: string, prefix: string): PathInfo | undefined {
+  const lines = text.split('\n');
+  let inBest = false;
+  let asPath: number[] | undefined;
+  let nextHop: string | undefined;
+  for (const line of lines) {
+    const head = /^(\S+)?\s+\w+ \[\S+[^\]]*\]( \*)? \(\d+/.exec(line);
+    if (head) {
+      if (head[1] && head[1] !== prefix) return undefined;
+      if (inBest) break; // the next path of the same prefix
+      inBest = head[2] !== undefined;
+      continue;
+    }
+    if (!inBest) continue;
+    const ap = /^\s+BGP\.as_path:(.*)$/.exec(line);
+    if (ap) asPath = (ap[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+    const nh = /^\s+BGP\.next_hop:\s*(\S+)/.exec(line);
+    if (nh) nextHop = nh[1];
+  }
+  return inBest && asPath && nextHop ? { prefix, asPath, nextHop } : undefined;
+}
+
+interface FrrPath {
+  bestpath?: { overall?: boolean };
+  aspath?: { string?: string };
+  nexthops?: { ip?: string; scope?: string }[];
+}
+
+/** `vtysh show bgp ipvX unicast P json` → the best path, or undefined. */
+export function parseFrrPrefix(json: unknown, prefix: string): PathInfo | undefined {
+  const j = json as { prefix?: string; paths?: FrrPath[] };
+  if (j.prefix !== prefix || !j.paths) return undefined;
+  const best = j.paths.find((p) => p.bestpath?.overall) ?? j.paths[0];
+  if (!best) return undefined;
+  const nh = best.nexthops?.find((n) => n.scope !== 'link-local')?.ip ?? best.nexthops?.[0]?.ip;
+  const text = best.aspath?.string ?? '';
+  return {
+    prefix,
+    asPath: text
+      .split(/\s+/)
+      .filter((t) => /^\d+$/.test(t))
+      .map(Number),
+    nextHop: nh ?? '',
+  }; // "Local": []
+}
+
+interface GobgpPath {
+  best?: boolean;
+  attrs?: { type: number; nexthop?: string; as_paths?: { asns?: number[] }[] }[];
+}
+
+/** `gobgp global rib -a ipvX P -j` → the best path, or undefined. */
+export function parseGobgpPrefix(json: unknown, prefix: string): PathInfo | undefined {
+  const paths = (json as Record<string, GobgpPath[]> | null)?.[prefix];
+  const best = paths?.find((p) => p.best) ?? paths?.[0];
+  if (!best) return undefined;
+  const asPath = best.attrs?.find((a) => a.type === 2)?.as_paths?.flatMap((s) => s.asns ?? []) ?? [];
+  const nextHop = best.attrs?.find((a) => a.type === 3 || a.type === 14)?.nexthop ?? '';
+  return { prefix, asPath, nextHop };
+}
+
+/** The router's best path for exactly `prefix`, or undefined when it has none. */
+export async function routerPath(lab: Lab, router: string, prefix: string): Promise<PathInfo | undefined> {
+  const rt = runtime(lab, router);
+  switch (rt.daemon) {
+    case 'bird': {
+      const r = await run(birdc(rt, 'show', 'route', 'for', prefix, 'all'), { check: false }); // 1: not found
+      return parseBirdRouteAll(r.stdout, prefix);
+    }
+    case 'frr': {
+      const r = await run(vtysh(rt, `show bgp ipv${fam(prefix)} unicast ${prefix} json`));
+      return parseFrrPrefix(JSON.parse(r.stdout.trim() || '{}'), prefix);
+    }
+    case 'gobgp': {
+      const r = await run(gobgp(rt, 'global', 'rib', '-a', `ipv${fam(prefix)}`, prefix, '-j'), { check: false });
+      const text = r.stdout.trim();
+      if (r.code !== 0 || !text.startsWith('{')) return undefined; // "Network not in table"
+      return parseGobgpPrefix(JSON.parse(text), prefix);
+    }
+  }
+}
+
+/** Stops originating `prefix` on `router`, at run time (the session stays up). */
+export async function withdrawFromRouter(lab: Lab, router: string, prefix: string): Promise<void> {
+  const rt = runtime(lab, router);
+  const asn = lab.topology.routers.find((r) => r.name === router)!.asNumber;
+  switch (rt.daemon) {
+    case 'bird': {
+      const conf = readFileSync(rt.configPath, 'utf8');
+      const line = `  route ${prefix} blackhole;\n`;
+      if (!conf.includes(line)) throw new Error(`BIRD config of "${router}" does not originate ${prefix}`);
+      writeFileSync(rt.configPath, conf.replace(line, ''));
+      const r = await run(birdc(rt, 'configure'));
+      if (!/Reconfigur/.test(r.stdout)) throw new Error(`birdc configure on "${router}": ${r.stdout}`);
+      return;
+    }
+    case 'frr': {
+      const r = await run(
+        vtysh(
+          rt,
+          'configure terminal',
+          `router bgp ${asn}`,
+          `address-family ipv${fam(prefix)} unicast`,
+          `no network ${prefix}`,
+        ),
+      );
+      if (r.stdout.trim()) throw new Error(`vtysh no network ${prefix} on "${router}": ${r.stdout}`);
+      return;
+    }
+    case 'gobgp':
+      await run(gobgp(rt, 'global', 'rib', 'del', '-a', `ipv${fam(prefix)}`, prefix));
+      return;
+  }
+}
