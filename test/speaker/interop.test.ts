@@ -1,6 +1,6 @@
 /**
  * Interop of `caracal speaker` with real BIRD 2, FRR bgpd 8 and GoBGP 3, on lab/: one lab, one LAN segment,
- * the speaker (a child process, `caracal speaker --config FILE`) in node `spk` and five routers around it, all
+ * the speaker (a child process, `caracal speaker --config FILE`) in node `spk` and nine routers around it, all
  * converging at once so the file stays short in wall time:
  *
  *   router   daemon  session  AS     families (one session each)  TCP-MD5
@@ -8,7 +8,11 @@
  *   birdi    BIRD    iBGP     64512  IPv4, IPv6                    none
  *   frre     FRR     eBGP     65002  IPv4, IPv6                    right key
  *   gobgpi   GoBGP   iBGP     64512  IPv4, IPv6                    right key
- *   birdbad  BIRD    eBGP     65005  IPv4                          wrong key (must never come up)
+ *   frri     FRR     iBGP     64512  IPv4, IPv6                    none
+ *   gobgpe   GoBGP   eBGP     65003  IPv4, IPv6                    none
+ *   birdbad  BIRD    eBGP     65005  IPv4                          different keys (must never come up)
+ *   frrbad   FRR     eBGP     65008  IPv4                          different keys (must never come up)
+ *   gobgpbad GoBGP   eBGP     65009  IPv4                          key on the speaker only (must never come up)
  *
  * For every good session: Established on both sides (status API and the daemon); the speaker's prefixes in
  * the daemon's RIB with the right AS path and next hop; the daemon's prefixes in the speaker's Loc-RIB with
@@ -69,8 +73,53 @@ const GOOD: readonly RouterCase[] = [
   { name: 'birdi', daemon: 'bird', asn: SPEAKER_AS, v4: '10.9.0.2', v6: 'fd00:9::2', nets: n(2) },
   { name: 'frre', daemon: 'frr', asn: 65002, v4: '10.9.0.3', v6: 'fd00:9::3', password: KEY, nets: n(3) },
   { name: 'gobgpi', daemon: 'gobgp', asn: SPEAKER_AS, v4: '10.9.0.4', v6: 'fd00:9::4', password: KEY, nets: n(4) },
+  { name: 'frri', daemon: 'frr', asn: SPEAKER_AS, v4: '10.9.0.6', v6: 'fd00:9::6', nets: n(6) },
+  { name: 'gobgpe', daemon: 'gobgp', asn: 65003, v4: '10.9.0.7', v6: 'fd00:9::7', nets: n(7) },
 ];
-const BAD = { name: 'birdbad', asn: 65005, v4: '10.9.0.5', daemonKey: 'not-the-key', speakerKey: KEY } as const;
+
+/** TCP-MD5 mismatches: IPv4 eBGP sessions that must never come up. */
+interface BadCase {
+  readonly name: string;
+  readonly daemon: 'bird' | 'frr' | 'gobgp';
+  readonly asn: number;
+  readonly v4: string;
+  readonly daemonKey?: string;
+  readonly speakerKey?: string;
+  readonly net: string;
+  readonly what: string;
+}
+const BAD: readonly BadCase[] = [
+  {
+    name: 'birdbad',
+    daemon: 'bird',
+    asn: 65005,
+    v4: '10.9.0.5',
+    daemonKey: 'not-the-key',
+    speakerKey: KEY,
+    net: '10.5.0.0/24',
+    what: 'different keys',
+  },
+  {
+    name: 'frrbad',
+    daemon: 'frr',
+    asn: 65008,
+    v4: '10.9.0.8',
+    daemonKey: 'not-the-key',
+    speakerKey: KEY,
+    net: '10.8.0.0/24',
+    what: 'different keys',
+  },
+  {
+    name: 'gobgpbad',
+    daemon: 'gobgp',
+    asn: 65009,
+    v4: '10.9.0.9',
+    speakerKey: KEY,
+    net: '10.109.0.0/24',
+    what: 'a key on the speaker only',
+  },
+];
+const isBad = (address: string) => BAD.some((b) => b.v4 === address);
 
 /** The speaker's prefixes: [kept, withdrawn by the SIGHUP test] per family. */
 const OWN = { v4: ['10.244.1.0/26', '10.244.1.64/26'], v6: ['fd00:10:244:1::/122', 'fd00:10:244:1::40/122'] } as const;
@@ -81,7 +130,7 @@ const label = (r: RouterCase) => `${r.daemon} ${r.name} (${ibgp(r) ? 'iBGP' : 'e
 function topology() {
   const members: Record<string, string[]> = { spk: [`${SPK.v4}/24`, `${SPK.v6}/64`] };
   for (const r of GOOD) members[r.name] = [`${r.v4}/24`, `${r.v6}/64`];
-  members[BAD.name] = [`${BAD.v4}/24`];
+  for (const b of BAD) members[b.name] = [`${b.v4}/24`];
   return parseTopology({
     name: 'interop',
     nodes: [{ name: 'spk', asNumber: SPEAKER_AS }],
@@ -97,13 +146,14 @@ function topology() {
         ],
         networks: [...r.nets.v4, ...r.nets.v6],
       })),
-      {
-        name: BAD.name,
-        daemon: 'bird',
-        asNumber: BAD.asn,
-        peers: [{ address: SPK.v4, asNumber: SPEAKER_AS, password: BAD.daemonKey }],
-        networks: ['10.5.0.0/24'],
-      },
+      ...BAD.map((b) => ({
+        name: b.name,
+        daemon: b.daemon,
+        asNumber: b.asn,
+        routerId: b.v4,
+        peers: [{ address: SPK.v4, asNumber: SPEAKER_AS, ...(b.daemonKey ? { password: b.daemonKey } : {}) }],
+        networks: [b.net],
+      })),
     ],
     links: [{ lan: 'fabric', members }],
   });
@@ -127,14 +177,14 @@ function speakerConfig(originate: readonly string[]): SpeakerConfigInput {
     status: { address: '127.0.0.1', port: 9179 },
     peers: [
       ...GOOD.flatMap((r) => [peer(r, r.v4, 'ipv4-unicast'), peer(r, r.v6, 'ipv6-unicast')]),
-      {
-        address: BAD.v4,
-        asn: BAD.asn,
-        password: BAD.speakerKey,
+      ...BAD.map((b) => ({
+        address: b.v4,
+        asn: b.asn,
+        ...(b.speakerKey ? { password: b.speakerKey } : {}),
         connectRetrySec: 1,
         import: 'accept-all',
         export: 'originated',
-      },
+      })),
     ],
     originate: [...originate],
   };
@@ -250,21 +300,41 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
           assert.equal(got.peer, r[f], `${label(r)}: peer of ${prefix}`);
           if (ibgp(r)) assert.equal(got.localPref, 100, `${label(r)}: LOCAL_PREF of ${prefix}`);
         }
+        const p = (await peerState(r[f]))!;
+        // FRR sends our own prefixes back over eBGP (no sender-side loop detection by default): they count as
+        // received, and the AS-path loop check (RFC 4271 §9.1.2) keeps them out of the Loc-RIB
+        assert.equal(p.prefixesAccepted, r.nets[f].length, `${label(r)} ${r[f]}: accepted counter`);
+        assert.ok(p.prefixesReceived >= p.prefixesAccepted, `${label(r)} ${r[f]}: received counter`);
+        // only the session's own family: the other family's prefixes are never advertised on it
+        assert.equal(p.prefixesAdvertised, OWN[f].length, `${label(r)} ${r[f]}: advertised counter`);
       });
     }
   }
 
-  it('TCP-MD5 with a wrong key: BIRD and the speaker never reach Established', async () => {
-    // Absence needs time: everything else above had a few seconds to come up; make it at least 6.
-    const wait = startedAt + 6000 - Date.now();
-    if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-    const p = await peerState(BAD.v4);
-    assert.ok(p, 'the wrong-key peer is in /bgp/peers');
-    assert.notEqual(p.state, 'Established', `speaker side of the wrong-key session: ${JSON.stringify(p)}`);
-    assert.equal(p.prefixesReceived, 0);
-    const s = await L().sessions(BAD.name);
-    assert.notEqual(s[0]?.state, 'Established', `BIRD side of the wrong-key session: ${JSON.stringify(s)}`);
-    assert.equal(await speakerRoute('10.5.0.0/24'), undefined, 'no route from the wrong-key peer');
+  for (const b of BAD) {
+    it(`TCP-MD5 with ${b.what}: ${b.daemon} ${b.name} and the speaker never reach Established`, async () => {
+      // Absence needs time: the good sessions came up in about a second; give the bad ones at least 6.
+      const wait = startedAt + 6000 - Date.now();
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+      const p = await peerState(b.v4);
+      assert.ok(p, 'the peer is in /bgp/peers');
+      assert.notEqual(p.state, 'Established', `speaker side: ${JSON.stringify(p)}`);
+      assert.equal(p.prefixesReceived, 0);
+      const s = await L().sessions(b.name);
+      assert.notEqual(s[0]?.state, 'Established', `${b.daemon} side: ${JSON.stringify(s)}`);
+      assert.equal(await speakerRoute(b.net), undefined, 'no route from that peer');
+      assert.equal(await routerPath(L(), b.name, OWN.v4[0]), undefined, "the daemon has none of the speaker's");
+    });
+  }
+
+  it("every daemon gets the speaker's own prefixes only (export: originated), never another peer's", async () => {
+    const own = new Set<string>([...OWN.v4, ...OWN.v6]);
+    for (const r of GOOD) {
+      const fromSpeaker = (await L().routes(r.name)).filter((x) => x.peer === SPK.v4 || x.peer === SPK.v6);
+      const foreign = fromSpeaker.filter((x) => !own.has(x.prefix)).map((x) => x.prefix);
+      assert.deepEqual(foreign, [], `${label(r)}: prefixes learned from the speaker that it does not originate`);
+      assert.equal(new Set(fromSpeaker.map((x) => x.prefix)).size, own.size, `${label(r)}: the speaker's prefixes`);
+    }
   });
 
   it('a withdrawal by each daemon leaves the speaker Loc-RIB, the session and the other prefix stay', async () => {
@@ -290,7 +360,7 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
     for (const r of GOOD)
       for (const prefix of [r.nets.v4[0], r.nets.v6[0]]) assert.ok(routes.has(prefix), `${label(r)}: ${prefix} kept`);
     for (const p of await S().peers())
-      if (p.address !== BAD.v4) assert.equal(p.state, 'Established', `${p.address} stayed up`);
+      if (!isBad(p.address)) assert.equal(p.state, 'Established', `${p.address} stayed up`);
   });
 
   it('a withdrawal by the speaker (new originate + SIGHUP) leaves every daemon RIB, the rest stays', async () => {
