@@ -333,7 +333,7 @@ export function formatAdvertise(r: AdvertiseResult): string {
       runs: x.samples.length,
       metrics: { time: x.time, window: x.window, rss: x.rss },
       ...(x.unavailable
-        ? { note: x.unavailable }
+        ? { note: x.unavailable.replace(/ \(.*$/, '') }
         : x.errors.length
           ? { note: `${x.errors.length} failed: ${x.errors[0]?.split('\n')[0]?.slice(0, 160)}` }
           : {}),

@@ -54,6 +54,8 @@ export interface IngestSample {
   readonly polls: number;
   /** VmHWM of the receiver daemon, `settleMs` after t1. */
   readonly peakRssBytes: number;
+  /** VmHWM of the receiver daemon once ready, before the feeder connected: its fixed cost. */
+  readonly startRssBytes: number;
   /** Established → the feeder's last byte (End-of-RIB) handed to the kernel; undefined if not reported. */
   readonly feederSendMs?: number;
   /** Feeder-side encoding time (not on the clock). */
@@ -247,6 +249,7 @@ export class IngestLab {
         env = this.env(receiver.name);
       }
     }
+    const startRss = peakRss(receiver.pid(h));
     let feeder: FeederProc | undefined;
     try {
       feeder = startFeederProcess(this.feederNetns, {
@@ -294,6 +297,7 @@ export class IngestLab {
         resolutionMs: msBetween(lower, t1),
         polls,
         peakRssBytes: rss,
+        startRssBytes: startRss,
         ...(sentEv ? { feederSendMs: msBetween(t0, BigInt(sentEv.t)) } : {}),
         encodeMs: encoded.event === 'encoded' ? encoded.ms : 0,
         routes: count,
@@ -332,6 +336,7 @@ export interface CellResult {
   readonly samples: readonly IngestSample[];
   readonly time?: Summary;
   readonly rss?: Summary;
+  readonly startRss?: Summary;
   readonly resolution?: Summary;
   readonly feederSend?: Summary;
   /** Set when a run failed; the other runs still count. */
@@ -402,6 +407,7 @@ export async function compareReceivers(opts: CompareOptions): Promise<Comparison
           ? {
               time: summarize(s.map((x) => x.ms)),
               rss: summarize(s.map((x) => x.peakRssBytes)),
+              startRss: summarize(s.map((x) => x.startRssBytes)),
               resolution: summarize(s.map((x) => x.resolutionMs)),
             }
           : {}),

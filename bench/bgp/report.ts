@@ -21,8 +21,12 @@ export function formatIngest(c: Comparison, title: string): string {
       subject: cell.receiver,
       group: formatN(cell.n),
       runs: cell.samples.length,
-      metrics: { time: cell.time, window: cell.resolution, rss: cell.rss, rate: routesPerSec },
-      ...(cell.errors.length ? { note: `${cell.errors.length} run(s) failed (see below)` } : {}),
+      metrics: { time: cell.time, window: cell.resolution, rss: cell.rss, startRss: cell.startRss, rate: routesPerSec },
+      ...(cell.errors.length
+        ? { note: `${cell.errors.length} run(s) failed (see below)` }
+        : cell.time && cell.resolution && cell.resolution.median >= 0.5 * cell.time.median
+          ? { note: 'an upper bound: the first answer came at the end of the ingest' }
+          : {}),
     };
   });
   const out = [
@@ -35,6 +39,7 @@ export function formatIngest(c: Comparison, title: string): string {
           { key: 'time', label: 'Established→RIB', format: formatMs, spread: true, ratio: true },
           { key: 'window', label: 'poll window', format: formatMs },
           { key: 'rss', label: 'peak RSS', format: formatMiB, spread: true, ratio: true },
+          { key: 'startRss', label: 'idle RSS', format: formatMiB },
           { key: 'rate', label: 'routes/s', format: (x) => `${(x / 1e3).toFixed(0)}k` },
         ],
       },
@@ -45,7 +50,8 @@ export function formatIngest(c: Comparison, title: string): string {
   out.push(
     'Established→RIB: median over runs, from Established (feeder side) to the end of the first poll that counted N;',
     'the true moment lies within the "poll window" before it. peak RSS: VmHWM of the receiver daemon, read 0.5 s',
-    'after that (a fresh daemon per run). Ratios are ratios of medians against bird for the same N. Polling:',
+    'after that (a fresh daemon per run); idle RSS: the same, once ready and before the feeder connected. Ratios',
+    'are ratios of medians against bird for the same N. Polling:',
   );
   for (const p of c.pollMethods)
     out.push(
