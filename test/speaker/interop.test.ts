@@ -18,6 +18,9 @@
  * the daemon's RIB with the right AS path and next hop; the daemon's prefixes in the speaker's Loc-RIB with
  * the right AS path and next hop; a withdrawal each way (daemon: birdc configure / vtysh `no network` /
  * `gobgp global rib del`; speaker: a new `originate` and SIGHUP) while the session stays up.
+ * Also: the speaker sends each daemon only its own prefixes (export: originated); each TCP-MD5 mismatch stays
+ * down on both sides; an eBGP IPv4 session shut down by each daemon (Cease) takes its routes out of the
+ * Loc-RIB without disturbing the IPv6 session, and comes back with routes both ways.
  *
  * Needs root and the three daemons (skips with a message otherwise). The lab and the speaker are removed in
  * `after` whatever happens; the lab also kills anything left in its namespaces.
@@ -33,7 +36,7 @@ import { Lab } from '../../lab/lab.js';
 import { parseTopology } from '../../lab/topology.js';
 import type { BgpPeerStatus, BgpRouteStatus } from '../../model/bgp-status.js';
 import type { SpeakerConfigInput } from '../../model/speaker-config.js';
-import { type PathInfo, routerPath, withdrawFromRouter } from './support/daemons.js';
+import { type PathInfo, routerPath, setSessionEnabled, withdrawFromRouter } from './support/daemons.js';
 import { SpeakerProcess } from './support/speaker-process.js';
 import { waitFor as wait } from './support/wait.js';
 
@@ -389,5 +392,48 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
         `${label(r)}: sessions stayed up: ${JSON.stringify(s)}`,
       );
     }
+  });
+
+  it('a session shut down by the daemon (Cease) takes its routes out of the Loc-RIB; back up, it resyncs', async () => {
+    // the eBGP IPv4 sessions of all three; their IPv6 sessions must not notice
+    const cases = GOOD.filter((r) => !ibgp(r));
+    await Promise.all(cases.map((r) => setSessionEnabled(L(), r.name, SPK.v4, false)));
+    let seen = '';
+    await waitFor(
+      'the shut-down sessions to leave Established and their routes to leave the Loc-RIB',
+      async () => {
+        const peers = await S().peers();
+        const routes = new Set((await S().routes()).map((x) => x.prefix));
+        const bad = cases.filter(
+          (r) => peers.find((p) => p.address === r.v4)?.state === 'Established' || routes.has(r.nets.v4[0]),
+        );
+        seen = JSON.stringify(peers.map((p) => [p.address, p.state, p.lastError]));
+        return bad.length === 0;
+      },
+      10_000,
+      () => seen,
+    );
+    const routes = new Set((await S().routes()).map((x) => x.prefix));
+    for (const r of cases) {
+      assert.ok(routes.has(r.nets.v6[0]), `${label(r)}: the IPv6 session's ${r.nets.v6[0]} stays`);
+      assert.equal((await peerState(r.v6))?.state, 'Established', `${label(r)}: the IPv6 session stays up`);
+    }
+    await Promise.all(cases.map((r) => setSessionEnabled(L(), r.name, SPK.v4, true)));
+    await waitFor(
+      'the sessions to come back with their routes, both ways',
+      async () => {
+        const peers = await S().peers();
+        const routes = new Set((await S().routes()).map((x) => x.prefix));
+        seen = JSON.stringify(peers.map((p) => [p.address, p.state, p.lastError]));
+        for (const r of cases) {
+          if (peers.find((p) => p.address === r.v4)?.state !== 'Established' || !routes.has(r.nets.v4[0])) return false;
+          // the initial sync after the reconnect carries what the SIGHUP above left: the kept prefix only
+          if (!(await routerPath(L(), r.name, OWN.v4[0])) || (await routerPath(L(), r.name, OWN.v4[1]))) return false;
+        }
+        return true;
+      },
+      20_000,
+      () => seen,
+    );
   });
 });

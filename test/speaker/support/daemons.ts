@@ -150,3 +150,30 @@ export async function withdrawFromRouter(lab: Lab, router: string, prefix: strin
       return;
   }
 }
+
+/**
+ * Shuts the router's session to `peer` down (Cease, administrative shutdown) or lets it come back:
+ * `birdc disable|enable <protocol>`, vtysh `[no] neighbor X shutdown`, `gobgp neighbor X disable|enable`.
+ */
+export async function setSessionEnabled(lab: Lab, router: string, peer: string, enabled: boolean): Promise<void> {
+  const rt = runtime(lab, router);
+  const asn = lab.topology.routers.find((r) => r.name === router)!.asNumber;
+  switch (rt.daemon) {
+    case 'bird': {
+      const proto = rt.peers.find((p) => p.address === peer)?.protocol;
+      if (!proto) throw new Error(`BIRD router "${router}" has no session to ${peer}`);
+      await run(birdc(rt, enabled ? 'enable' : 'disable', proto));
+      return;
+    }
+    case 'frr': {
+      const r = await run(
+        vtysh(rt, 'configure terminal', `router bgp ${asn}`, `${enabled ? 'no ' : ''}neighbor ${peer} shutdown`),
+      );
+      if (r.stdout.trim()) throw new Error(`vtysh neighbor ${peer} shutdown on "${router}": ${r.stdout}`);
+      return;
+    }
+    case 'gobgp':
+      await run(gobgp(rt, 'neighbor', peer, enabled ? 'enable' : 'disable'));
+      return;
+  }
+}
