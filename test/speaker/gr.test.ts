@@ -11,11 +11,17 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Lab } from '../../lab/lab.js';
-import type { SpeakerConfigInput } from '../../model/speaker-config.js';
+import { SpeakerConfig, type SpeakerConfigInput } from '../../model/speaker-config.js';
+import { consumeRestartMarker, restartMarkerPath } from '../../node/speaker-cmd.js';
+import { buildOpen } from '../../speaker/session/config.js';
+import { Speaker } from '../../speaker/speaker.js';
+import { encodeKeepalive } from '../../speaker/wire/messages.js';
+import { decodeOpen, encodeOpen } from '../../speaker/wire/open.js';
 import { birdc, birdRoute, labSkipReason, runtime, waitFor } from './rrgr-support/daemons.js';
 import { CaracalSpeaker } from './rrgr-support/speaker.js';
 
@@ -120,10 +126,8 @@ describe('graceful restart (RFC 4724)', { skip }, () => {
     await established(caracal, 'start');
     await waitFor('Caracal to learn both of BIRD’s prefixes', async () => (await caracal.routes()).length === 2);
     const [peer] = await caracal.peers();
-    assert.equal(
-      (peer?.capabilities as { gracefulRestart?: { restartTimeSec?: number } }).gracefulRestart?.restartTimeSec,
-      30,
-    );
+    const caps = (peer?.capabilities ?? {}) as { gracefulRestart?: { restartTimeSec?: number } };
+    assert.equal(caps.gracefulRestart?.restartTimeSec, 30, 'BIRD’s advertised restart time');
 
     await killBird(lab);
     const stale = await waitFor('BIRD’s routes kept and marked stale on Caracal', async () => {
@@ -189,6 +193,9 @@ describe('graceful restart (RFC 4724)', { skip }, () => {
         .sort();
     await waitFor('BIRD to learn both of Caracal’s prefixes', async () => (await onBird()).length === 2);
 
+    const before = await birdc(lab, 'bird', 'show', 'protocols', 'all', 'peer0');
+    assert.doesNotMatch(before, /Restart recovery/, 'no R bit in an OPEN that follows no restart');
+    assert.match(before, /Restart time: 60/, 'BIRD sees our graceful restart capability');
     const exit = await caracal.signal('SIGTERM');
     assert.equal(exit, 'exited with code 0');
     const marker = join(stateDir, '10.0.0.1.gr');
@@ -199,6 +206,8 @@ describe('graceful restart (RFC 4724)', { skip }, () => {
       return /graceful restart/i.test(text) && !/Established/.test(text.split('\n')[2] ?? '') && text;
     });
     assert.match(proto, /Neighbor graceful restart active/i);
+    assert.match(proto, /Restart timer:\s+[\d.]+\//, 'BIRD runs our restart timer');
+    assert.match(proto, /Routes:\s+2 imported/, 'and keeps both our routes');
     assert.deepEqual(await onBird(), ['10.241.0.0/24', '10.242.0.0/24'], 'BIRD keeps our routes while we are down');
     await new Promise((r) => setTimeout(r, 1000)); // well within the 60 s restart time: still there
     assert.deepEqual(await onBird(), ['10.241.0.0/24', '10.242.0.0/24']);
@@ -214,7 +223,110 @@ describe('graceful restart (RFC 4724)', { skip }, () => {
     });
     const after = await birdc(lab, 'bird', 'show', 'protocols', 'all', 'peer0');
     assert.doesNotMatch(after, /Neighbor graceful restart active/i, 'BIRD’s helper state has ended');
+    assert.match(after, /Graceful restart\s+Restart time: 60\s+Restart recovery/, 'our OPEN carried the R bit');
+    assert.match(after, /AF preserved: ipv4/, 'and the F bit for IPv4');
     const r = await birdRoute(lab, 'bird', '10.241.0.0/24');
     assert.equal(r?.nextHop, '10.9.0.1');
+  });
+});
+
+/** A hand-made iBGP peer: accepts Caracal's connections, answers OPEN + KEEPALIVE, records every message. */
+class FakePeer {
+  readonly opens: { restarting: boolean; preserved: boolean }[] = [];
+  readonly types: number[] = [];
+  readonly sockets: Socket[] = [];
+  readonly server = createServer((sock) => this.#accept(sock));
+
+  #accept(sock: Socket): void {
+    this.sockets.push(sock);
+    sock.on('error', () => {});
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 19) {
+        const len = buf.readUInt16BE(16);
+        if (buf.length < len) break;
+        const type = buf[18]!;
+        this.types.push(type);
+        if (type === 1) {
+          const gr = decodeOpen(buf.subarray(19, len)).capabilities.gracefulRestart;
+          this.opens.push({
+            restarting: gr?.restarting ?? false,
+            preserved: gr?.afiSafis.some((f) => f.forwardingPreserved) ?? false,
+          });
+          const open = buildOpen({
+            localAs: 64512,
+            peerAs: 64512,
+            bgpId: 0x0a000009,
+            holdTimeSec: 9,
+            connectRetrySec: 1,
+            passive: true,
+            families: [{ afi: 1, safi: 1 }],
+            gracefulRestart: { restartTimeSec: 30, restarting: false, forwardingPreserved: [] },
+          });
+          sock.write(Buffer.concat([encodeOpen(open), encodeKeepalive()]));
+        }
+        buf = buf.subarray(len);
+      }
+    });
+  }
+}
+
+describe('graceful restart, restarting speaker (in-process)', () => {
+  it('sets the R bit (and F) in the first OPEN after a restart only; stopForRestart sends no Cease', async (t) => {
+    const fake = new FakePeer();
+    await new Promise<void>((r) => fake.server.listen(0, '127.0.0.4', r));
+    const port = (fake.server.address() as AddressInfo).port;
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+    const listenPort = (free.address() as AddressInfo).port;
+    await new Promise((r) => free.close(r));
+    const speaker = new Speaker(
+      SpeakerConfig.parse({
+        asn: 64512,
+        routerId: '10.0.0.1',
+        listen: { address: '127.0.0.1', port: listenPort },
+        peers: [{ address: '127.0.0.4', asn: 64512, port, connectRetrySec: 1, holdTimeSec: 9 }],
+      }),
+      { restarting: true, backoff: { baseMs: 50, maxMs: 200 } },
+    );
+    t.after(async () => {
+      await speaker.stop();
+      for (const s of fake.sockets) s.destroy();
+      await new Promise((r) => fake.server.close(r));
+    });
+    await speaker.start();
+    const up = () => waitFor('the session', async () => speaker.peerStatus()[0]?.state === 'Established', 5000);
+    await up();
+    assert.deepEqual(fake.opens, [{ restarting: true, preserved: true }], 'first OPEN: R and F set');
+    fake.sockets[0]!.destroy(); // the session drops; Caracal reconnects
+    await waitFor('a second OPEN', async () => fake.opens.length === 2, 5000);
+    await up();
+    assert.deepEqual(fake.opens[1], { restarting: false, preserved: true }, 'a later OPEN: R clear');
+
+    const before = fake.types.length;
+    assert.deepEqual(await speaker.stopForRestart(), ['127.0.0.4'], 'the GR session is left to the process exit');
+    await new Promise((r) => setTimeout(r, 300)); // proving an absence: a Cease would be written at once
+    assert.ok(!fake.types.slice(before).includes(3), 'no NOTIFICATION on a restart-style stop');
+  });
+
+  it('the restart marker counts only while younger than the restart time, and is consumed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'caracal-gr-marker-'));
+    try {
+      const m = restartMarkerPath(dir, '10.0.0.1');
+      assert.equal(m, join(dir, '10.0.0.1.gr'));
+      assert.equal(consumeRestartMarker(m, 120), false, 'no marker: a cold start');
+      const now = Date.parse('2026-01-01T00:02:00Z');
+      writeFileSync(m, JSON.stringify({ stoppedAt: '2026-01-01T00:01:00Z' }));
+      assert.equal(consumeRestartMarker(m, 120, now), true, '60 s old, restart time 120 s');
+      assert.ok(!existsSync(m), 'consumed');
+      writeFileSync(m, JSON.stringify({ stoppedAt: '2026-01-01T00:01:00Z' }));
+      assert.equal(consumeRestartMarker(m, 30, now), false, 'older than the restart time');
+      writeFileSync(m, 'garbage');
+      assert.equal(consumeRestartMarker(m, 120, now), false, 'unreadable: a cold start');
+      assert.ok(!existsSync(m));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

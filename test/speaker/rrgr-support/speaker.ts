@@ -64,7 +64,7 @@ export class CaracalSpeaker {
     let child: ChildProcess;
     try {
       // Logs at info into the log file (the test runner's NODE_TEST_CONTEXT would silence them).
-      const env = { ...process.env, CARACAL_LOG_LEVEL: process.env.CARACAL_LOG_LEVEL ?? 'info' };
+      const env: NodeJS.ProcessEnv = { ...process.env, CARACAL_LOG_LEVEL: process.env.CARACAL_LOG_LEVEL ?? 'info' };
       delete env.NODE_TEST_CONTEXT;
       child = spawn(argv[0]!, argv.slice(1), { cwd: REPO, env, stdio: ['ignore', fd, fd] });
     } finally {
