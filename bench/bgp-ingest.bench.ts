@@ -4,7 +4,7 @@
  * A feeder (bench/bgp/feeder.ts, our codec) pre-encodes N distinct IPv4 prefixes (a table-like mix of /18–/24,
  * 40 attribute sets with varied AS paths) into packed UPDATEs, connects from its own network namespace, and
  * writes them as fast as the socket drains, then End-of-RIB. For each receiver (BIRD 2, FRR bgpd, GoBGP, and
- * `caracal speaker` once it exists) in the other namespace, in the same run, interleaved, several runs each:
+ * `caracal speaker` when bin/caracal has it) in the other namespace, in the same run, interleaved, several runs:
  *
  * - time from Established to all N counted in the receiver's RIB (polled on its control channel), median;
  * - peak RSS of the receiver daemon (VmHWM, a fresh daemon per run), median;
@@ -19,6 +19,7 @@
  * routes can arrive at all. Sizes: 100k and 1M (`--quick`: 100k, 1 run). Environment overrides:
  * CARACAL_BGP_BENCH_SIZES=100000,1000000  CARACAL_BGP_BENCH_RECEIVERS=bird,frr
  * CARACAL_BGP_BENCH_LENGTHS=24|mixed  CARACAL_BGP_BENCH_JSON=out.json (all samples)
+ * CARACAL_BGP_BENCH_CARACAL=source (run caracal speaker from the sources through tsx, row `caracal-tsx`)
  */
 import { writeFileSync } from 'node:fs';
 import { bench, suite } from './api.js';

@@ -11,7 +11,8 @@
  *   3. `routeCount` every `pollIntervalMs` until it reaches N: t1 = the end of the first poll that saw N.
  *      The true moment lies between the start of the poll before it and t1: that window is `resolutionMs`;
  *   4. peak RSS = VmHWM of the receiver's pid, read `settleMs` after t1 (so work a daemon finishes right
- *      after counting, a best-path queue or a GC, is included), then feeder and daemon are stopped.
+ *      after counting, a best-path queue or a GC, is included; also read once ready: the idle RSS), then the
+ *      daemon is stopped, then the feeder (the other way round, the daemon would first withdraw N routes).
  *
  * `compareReceivers()` runs every receiver × N `runs` times, interleaved (round r runs the receivers in a
  * rotated order, so drift spreads over all of them like the side-by-side method's ABBA), and summarises.
