@@ -15,6 +15,7 @@
  * Leaves out: reading BGPPeer/BGPConfiguration resources (the node agent maps them to this config), FIB
  * installation (felix consumes best routes), ADD-PATH send.
  */
+import { networkInterfaces } from 'node:os';
 import type { Clock } from '../common/clock.js';
 import { systemClock } from '../common/clock.js';
 import { describeError } from '../common/errors.js';
@@ -95,6 +96,21 @@ function negotiatedOnly(p: Policy, families: readonly AfiSafi[]): Policy {
   ];
   if (off.length === 0) return p;
   return { ...p, rules: [{ match: { prefix: off }, actions: { action: 'reject' } }, ...p.rules] };
+}
+
+/**
+ * Our IPv6 address on the link of an IPv4 session: a global IPv6 address of the interface that holds `v4`,
+ * the next hop for IPv6 routes carried over that session (RFC 2545 §3). BIRD treats an IPv4-mapped next hop
+ * (::ffff:a.b.c.d) as not on the link and drops the route (treat-as-withdraw), so that form is only the
+ * fallback for links without IPv6. Undefined when the interface has no such address.
+ */
+export function linkIpv6For(v4: string, interfaces = networkInterfaces()): string | undefined {
+  const want = v4.replace(/^::ffff:/i, '');
+  for (const addrs of Object.values(interfaces)) {
+    if (!addrs?.some((a) => a.family === 'IPv4' && a.address === want)) continue;
+    return addrs.find((a) => a.family === 'IPv6' && !a.internal && !/^fe[89ab]/i.test(a.address))?.address;
+  }
+  return undefined;
 }
 
 export class Speaker {
@@ -298,6 +314,11 @@ export class Speaker {
     e.session = s;
     e.lastError = undefined;
     const localAddress = e.peer.localAddress ?? e.cfg.localAddress;
+    // IPv6 routes over an IPv4 session: our IPv6 address on that link as their next hop
+    const localAddressV6 =
+      localAddress && !localAddress.includes(':') && s.families.some((f) => f.afi === Afi.IPv6)
+        ? linkIpv6For(localAddress)
+        : undefined;
     const peerCfg = {
       id: e.id,
       address: e.id,
@@ -305,8 +326,9 @@ export class Speaker {
       routerId: s.peerBgpId,
       rrClient: e.cfg.routeReflectorClient,
       localAddress,
+      localAddressV6,
     };
-    const ctx = { interner: this.rib.interner, selfNextHop: localAddress };
+    const ctx = { interner: this.rib.interner, selfNextHop: localAddress, selfNextHopV6: localAddressV6 };
     this.rib.addPeer(peerCfg, compilePolicy(this.#policyFor(e, 'import', s.ibgp), ctx));
     e.out = new AdjRibOut(this.rib, peerCfg, {
       exportPolicy: compilePolicy(negotiatedOnly(this.#policyFor(e, 'export', s.ibgp), s.families), ctx),
@@ -398,8 +420,8 @@ export class Speaker {
   }
 
   /**
-   * IPv6 routes over an IPv4 session carry the IPv4-mapped IPv6 form of the IPv4 next hop (::ffff:a.b.c.d),
-   * as BIRD and FRR send; the receiver resolves it like any other next hop.
+   * IPv6 routes over an IPv4 session whose link has no IPv6 address (`linkIpv6For`) carry the IPv4-mapped
+   * IPv6 form of the IPv4 next hop (::ffff:a.b.c.d), as FRR sends; FRR resolves it, BIRD does not.
    */
   #nextHopForFamily(attrs: PathAttributes, afi: number): PathAttributes {
     if (afi !== Afi.IPv6 || attrs.nextHop === '' || attrs.nextHop.includes(':')) return attrs;
