@@ -1,6 +1,6 @@
 /**
  * Interop of `caracal speaker` with real BIRD 2, FRR bgpd 8 and GoBGP 3, on lab/: one lab, one LAN segment,
- * the speaker (a child process, `caracal speaker --config FILE`) in node `spk` and nine routers around it, all
+ * the speaker (a child process, `caracal speaker --config FILE`) in node `spk` and eleven routers around it, all
  * converging at once so the file stays short in wall time:
  *
  *   router   daemon  session  AS     families (one session each)  TCP-MD5
@@ -13,14 +13,18 @@
  *   birdbad  BIRD    eBGP     65005  IPv4                          different keys (must never come up)
  *   frrbad   FRR     eBGP     65008  IPv4                          different keys (must never come up)
  *   gobgpbad GoBGP   eBGP     65009  IPv4                          key on the speaker only (must never come up)
+ *   frrmp    FRR     eBGP     65010  IPv4 + IPv6 on one IPv4 session   none
+ *   birdmp   BIRD    eBGP     65011  IPv4 + IPv6 on one IPv4 session   none
  *
  * For every good session: Established on both sides (status API and the daemon); the speaker's prefixes in
  * the daemon's RIB with the right AS path and next hop; the daemon's prefixes in the speaker's Loc-RIB with
  * the right AS path and next hop; a withdrawal each way (daemon: birdc configure / vtysh `no network` /
  * `gobgp global rib del`; speaker: a new `originate` and SIGHUP) while the session stays up.
+ *
  * Also: the speaker sends each daemon only its own prefixes (export: originated); each TCP-MD5 mismatch stays
  * down on both sides; an eBGP IPv4 session shut down by each daemon (Cease) takes its routes out of the
- * Loc-RIB without disturbing the IPv6 session, and comes back with routes both ways.
+ * Loc-RIB without disturbing the IPv6 session, and comes back with routes both ways; frrmp and birdmp carry
+ * both families on one IPv4 session, with IPv6 next hops on the link.
  *
  * Needs root and the three daemons (skips with a message otherwise). The lab and the speaker are removed in
  * `after` whatever happens; the lab also kills anything left in its namespaces.
@@ -33,6 +37,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Lab } from '../../lab/lab.js';
+import { run } from '../../lab/netns.js';
 import { parseTopology } from '../../lab/topology.js';
 import type { BgpPeerStatus, BgpRouteStatus } from '../../model/bgp-status.js';
 import type { SpeakerConfigInput } from '../../model/speaker-config.js';
@@ -124,6 +129,80 @@ const BAD: readonly BadCase[] = [
 ];
 const isBad = (address: string) => BAD.some((b) => b.v4 === address);
 
+/**
+ * IPv4 and IPv6 unicast over one IPv4 session (RFC 4760). FRR: `neighbor X activate` under ipv6 unicast; it
+ * sends its IPv6 routes with an IPv4-mapped next hop. BIRD: an `ipv6` channel on an IPv4 neighbor; it sends
+ * its IPv6 link address and drops an IPv4-mapped next hop, so the speaker must send its own link address.
+ */
+interface MpCase {
+  readonly name: string;
+  readonly daemon: 'bird' | 'frr';
+  readonly asn: number;
+  readonly v4: string;
+  readonly v6: string;
+  readonly nets: { readonly v4: string; readonly v6: string };
+  /** The next hop the speaker should see on the daemon's IPv6 route. */
+  readonly v6NextHop: string;
+}
+const MP: readonly MpCase[] = [
+  {
+    name: 'frrmp',
+    daemon: 'frr',
+    asn: 65010,
+    v4: '10.9.0.11',
+    v6: 'fd00:9::11',
+    nets: { v4: '10.10.0.0/24', v6: 'fd00:110::/64' },
+    v6NextHop: '::ffff:10.9.0.11',
+  },
+  {
+    name: 'birdmp',
+    daemon: 'bird',
+    asn: 65011,
+    v4: '10.9.0.12',
+    v6: 'fd00:9::12',
+    nets: { v4: '10.12.0.0/24', v6: 'fd00:112::/64' },
+    v6NextHop: 'fd00:9::12',
+  },
+];
+const BIRD_MP_PROTOCOL = 'mp';
+
+function mpRouter(m: MpCase) {
+  if (m.daemon === 'frr')
+    return {
+      name: m.name,
+      daemon: m.daemon,
+      asNumber: m.asn,
+      routerId: m.v4,
+      peers: [{ address: SPK.v4, asNumber: SPEAKER_AS }],
+      networks: [m.nets.v4, m.nets.v6],
+      extraConfig: [
+        `router bgp ${m.asn}`,
+        ' address-family ipv6 unicast',
+        `  neighbor ${SPK.v4} activate`,
+        ' exit-address-family',
+      ].join('\n'),
+    };
+  // The lab's BIRD peers get one channel of their address family: this session is written by hand.
+  const exp = 'export where source ~ [RTS_STATIC, RTS_BGP];';
+  return {
+    name: m.name,
+    daemon: m.daemon,
+    asNumber: m.asn,
+    routerId: m.v4,
+    extraConfig: [
+      `protocol static mp4 { ipv4; route ${m.nets.v4} blackhole; }`,
+      `protocol static mp6 { ipv6; route ${m.nets.v6} blackhole; }`,
+      `protocol bgp ${BIRD_MP_PROTOCOL} {`,
+      `  local as ${m.asn};`,
+      `  neighbor ${SPK.v4} as ${SPEAKER_AS};`,
+      '  hold time 9; connect delay time 1; connect retry time 2; error wait time 1, 10;',
+      `  ipv4 { import all; ${exp} };`,
+      `  ipv6 { import all; ${exp} };`,
+      '}',
+    ].join('\n'),
+  };
+}
+
 /** The speaker's prefixes: [kept, withdrawn by the SIGHUP test] per family. */
 const OWN = { v4: ['10.244.1.0/26', '10.244.1.64/26'], v6: ['fd00:10:244:1::/122', 'fd00:10:244:1::40/122'] } as const;
 
@@ -134,6 +213,7 @@ function topology() {
   const members: Record<string, string[]> = { spk: [`${SPK.v4}/24`, `${SPK.v6}/64`] };
   for (const r of GOOD) members[r.name] = [`${r.v4}/24`, `${r.v6}/64`];
   for (const b of BAD) members[b.name] = [`${b.v4}/24`];
+  for (const m of MP) members[m.name] = [`${m.v4}/24`, `${m.v6}/64`];
   return parseTopology({
     name: 'interop',
     nodes: [{ name: 'spk', asNumber: SPEAKER_AS }],
@@ -157,6 +237,7 @@ function topology() {
         peers: [{ address: SPK.v4, asNumber: SPEAKER_AS, ...(b.daemonKey ? { password: b.daemonKey } : {}) }],
         networks: [b.net],
       })),
+      ...MP.map(mpRouter),
     ],
     links: [{ lan: 'fabric', members }],
   });
@@ -185,6 +266,15 @@ function speakerConfig(originate: readonly string[]): SpeakerConfigInput {
         asn: b.asn,
         ...(b.speakerKey ? { password: b.speakerKey } : {}),
         connectRetrySec: 1,
+        import: 'accept-all',
+        export: 'originated',
+      })),
+      ...MP.map((m) => ({
+        address: m.v4,
+        asn: m.asn,
+        families: ['ipv4-unicast' as const, 'ipv6-unicast' as const],
+        connectRetrySec: 1,
+        holdTimeSec: 9,
         import: 'accept-all',
         export: 'originated',
       })),
@@ -312,6 +402,70 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
         assert.equal(p.prefixesAdvertised, OWN[f].length, `${label(r)} ${r[f]}: advertised counter`);
       });
     }
+  }
+
+  for (const m of MP) {
+    it(`${m.daemon} ${m.name} (eBGP): IPv4 and IPv6 over one IPv4 session, both ways, IPv6 next hops on the link`, async () => {
+      let seen = '';
+      await waitFor(
+        `the MP session with ${m.name} Established`,
+        async () => {
+          const p = await peerState(m.v4);
+          seen = JSON.stringify(p);
+          return p?.state === 'Established';
+        },
+        15_000,
+        () => seen,
+      );
+      assert.deepEqual((await peerState(m.v4))!.capabilities.families, ['ipv4-unicast', 'ipv6-unicast']);
+      if (m.daemon === 'bird') {
+        const r = await run([
+          'birdc',
+          '-s',
+          L().state.routers.find((x) => x.name === m.name)!.ctlSocket!,
+          'show',
+          'protocols',
+          BIRD_MP_PROTOCOL,
+        ]);
+        assert.match(r.stdout, /Established/, `BIRD's side of the session: ${r.stdout}`);
+      } else {
+        assert.equal((await L().sessions(m.name))[0]?.state, 'Established', "FRR's side of the session");
+      }
+      for (const [f, prefix] of [
+        ['v4', OWN.v4[0]],
+        ['v6', OWN.v6[0]],
+      ] as const) {
+        const got = await waitFor(
+          `${prefix} in ${m.name}'s RIB`,
+          async () => {
+            const x = await routerPath(L(), m.name, prefix);
+            seen = JSON.stringify(x);
+            return x;
+          },
+          15_000,
+          () => seen,
+        );
+        // IPv6: our global address on the link, never ::ffff:10.9.0.10 (BIRD would drop the route)
+        assert.deepEqual(got, { prefix, asPath: [SPEAKER_AS], nextHop: SPK[f] }, `${m.name}: ${prefix}`);
+      }
+      for (const [prefix, nextHop] of [
+        [m.nets.v4, m.v4],
+        [m.nets.v6, m.v6NextHop],
+      ] as const) {
+        const got = await waitFor(
+          `${prefix} from ${m.name} in the speaker's Loc-RIB`,
+          async () => {
+            const x = await speakerRoute(prefix);
+            seen = JSON.stringify(x);
+            return x;
+          },
+          15_000,
+          () => seen,
+        );
+        assert.equal(got.nextHop, nextHop, `${m.name}: next hop of ${prefix}`);
+        assert.equal(got.asPath, String(m.asn), `${m.name}: AS path of ${prefix}`);
+      }
+    });
   }
 
   for (const b of BAD) {
