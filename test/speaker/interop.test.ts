@@ -24,7 +24,8 @@
  * Also: the speaker sends each daemon only its own prefixes (export: originated); each TCP-MD5 mismatch stays
  * down on both sides; an eBGP IPv4 session shut down by each daemon (Cease) takes its routes out of the
  * Loc-RIB without disturbing the IPv6 session, and comes back with routes both ways; frrmp and birdmp carry
- * both families on one IPv4 session, with IPv6 next hops on the link.
+ * both families on one IPv4 session, with IPv6 next hops on the link; a ROUTE-REFRESH from BIRD and FRR is
+ * answered without disturbing the session.
  *
  * Needs root and the three daemons (skips with a message otherwise). The lab and the speaker are removed in
  * `after` whatever happens; the lab also kills anything left in its namespaces.
@@ -41,7 +42,14 @@ import { run } from '../../lab/netns.js';
 import { parseTopology } from '../../lab/topology.js';
 import type { BgpPeerStatus, BgpRouteStatus } from '../../model/bgp-status.js';
 import type { SpeakerConfigInput } from '../../model/speaker-config.js';
-import { type PathInfo, routerPath, setSessionEnabled, withdrawFromRouter } from './support/daemons.js';
+import {
+  type PathInfo,
+  requestRefresh,
+  routerPath,
+  setSessionEnabled,
+  updatesReceived,
+  withdrawFromRouter,
+} from './support/daemons.js';
 import { SpeakerProcess } from './support/speaker-process.js';
 import { waitFor as wait } from './support/wait.js';
 
@@ -491,6 +499,34 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
       const foreign = fromSpeaker.filter((x) => !own.has(x.prefix)).map((x) => x.prefix);
       assert.deepEqual(foreign, [], `${label(r)}: prefixes learned from the speaker that it does not originate`);
       assert.equal(new Set(fromSpeaker.map((x) => x.prefix)).size, own.size, `${label(r)}: the speaker's prefixes`);
+    }
+  });
+
+  it('a ROUTE-REFRESH from BIRD and FRR (soft reset in) is answered; the session and the routes stay', async () => {
+    const cases = GOOD.filter((r) => r.daemon !== 'gobgp').flatMap((r) => [
+      { r, peer: SPK.v4, speakerSide: r.v4 },
+      { r, peer: SPK.v6, speakerSide: r.v6 },
+    ]);
+    const before = await Promise.all(cases.map((c) => updatesReceived(L(), c.r.name, c.peer)));
+    const uptimeBefore = new Map((await S().peers()).map((p) => [p.address, p.uptime]));
+    await Promise.all(cases.map((c) => requestRefresh(L(), c.r.name, c.peer)));
+    let seen = '';
+    await waitFor(
+      'every daemon to receive UPDATEs again after its refresh request',
+      async () => {
+        const now = await Promise.all(cases.map((c) => updatesReceived(L(), c.r.name, c.peer)));
+        seen = JSON.stringify(cases.map((c, i) => [c.r.name, c.peer, before[i], now[i]]));
+        return now.every((n, i) => n > before[i]!);
+      },
+      10_000,
+      () => seen,
+    );
+    for (const c of cases) {
+      const p = (await peerState(c.speakerSide))!;
+      assert.equal(p.state, 'Established', `${label(c.r)} ${c.speakerSide}: still up`);
+      assert.ok(p.uptime >= uptimeBefore.get(c.speakerSide)!, `${label(c.r)} ${c.speakerSide}: not restarted`);
+      const f = c.peer === SPK.v4 ? 'v4' : 'v6';
+      assert.ok(await routerPath(L(), c.r.name, OWN[f][0]), `${label(c.r)}: ${OWN[f][0]} still there`);
     }
   });
 

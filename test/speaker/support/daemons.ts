@@ -177,3 +177,47 @@ export async function setSessionEnabled(lab: Lab, router: string, peer: string, 
       return;
   }
 }
+
+/** UPDATE messages the router has received from `peer` (BIRD: import updates of the session's channels). */
+export async function updatesReceived(lab: Lab, router: string, peer: string): Promise<number> {
+  const rt = runtime(lab, router);
+  switch (rt.daemon) {
+    case 'bird': {
+      const proto = rt.peers.find((p) => p.address === peer)?.protocol;
+      if (!proto) throw new Error(`BIRD router "${router}" has no session to ${peer}`);
+      const r = await run(birdc(rt, 'show', 'protocols', 'all', proto));
+      return [...r.stdout.matchAll(/Import updates:\s+(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    }
+    case 'frr': {
+      const r = await run(vtysh(rt, `show bgp neighbors ${peer} json`));
+      const j = JSON.parse(r.stdout) as Record<string, { messageStats?: { updatesRecv?: number } }>;
+      return j[peer]?.messageStats?.updatesRecv ?? 0;
+    }
+    case 'gobgp': {
+      const r = await run(gobgp(rt, 'neighbor', peer, '-j'));
+      const j = JSON.parse(r.stdout) as { state?: { messages?: { received?: { update?: number } } } };
+      return j.state?.messages?.received?.update ?? 0;
+    }
+  }
+}
+
+/**
+ * Asks the router to send a ROUTE-REFRESH to `peer` (RFC 2918): `birdc reload in <protocol>`,
+ * vtysh `clear bgp ipvX unicast P soft in`. (GoBGP's `softresetin` re-filters locally and sends none.)
+ */
+export async function requestRefresh(lab: Lab, router: string, peer: string): Promise<void> {
+  const rt = runtime(lab, router);
+  switch (rt.daemon) {
+    case 'bird': {
+      const proto = rt.peers.find((p) => p.address === peer)?.protocol;
+      if (!proto) throw new Error(`BIRD router "${router}" has no session to ${peer}`);
+      await run(birdc(rt, 'reload', 'in', proto));
+      return;
+    }
+    case 'frr':
+      await run(vtysh(rt, `clear bgp ipv${fam(peer)} unicast ${peer} soft in`));
+      return;
+    case 'gobgp':
+      throw new Error('GoBGP sends no ROUTE-REFRESH on request');
+  }
+}
