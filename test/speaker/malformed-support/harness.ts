@@ -63,7 +63,8 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
+/** `originate: false` leaves the Loc-RIB empty at rest (the flap test checks it returns to empty). */
+export async function startHarness(o: { originate?: boolean } = {}): Promise<Harness> {
   const port = await freePort('127.0.0.1');
   const cfg = SpeakerConfig.parse({
     asn: SPEAKER_AS,
@@ -78,7 +79,7 @@ export async function startHarness(): Promise<Harness> {
       families: ['ipv4-unicast', 'ipv6-unicast'],
       ...(p.asn === SPEAKER_AS ? {} : { import: 'accept-all', export: 'originated' }),
     })),
-    originate: [ORIGINATED],
+    originate: o.originate === false ? [] : [ORIGINATED],
   });
   const errors: Record<string, unknown>[] = [];
   const log = pino(
