@@ -31,7 +31,15 @@ export const SENTINEL = '10.98.0.0/24';
 
 export type Expect =
   /** Session reset with this NOTIFICATION (subcode undefined: any subcode of the code). */
-  | { readonly kind: 'notification'; readonly code: number; readonly subcode?: number | undefined }
+  | {
+      readonly kind: 'notification';
+      readonly code: number;
+      readonly subcode?: number | undefined;
+      /** The Data field RFC 4271 §6 prescribes, as hex, where it prescribes one. */
+      readonly data?: string | undefined;
+    }
+  /** Session stays Established and the probe route is untouched (messages other than UPDATE). */
+  | { readonly kind: 'up' }
   /** Session stays Established; the probe prefix is gone from the Loc-RIB. */
   | { readonly kind: 'treat-as-withdraw'; readonly prefix?: string }
   /** Session stays Established; the probe route is there (with MED 77 from the malformed UPDATE), `check` passes. */
@@ -129,7 +137,12 @@ const note = (what: keyof PathAttributes, ok: (v: unknown) => boolean) => (a: Pa
       ? undefined
       : `${String(what)} is ${JSON.stringify(a[what], (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`;
 
-const notif = (code: number, subcode?: number): Expect => ({ kind: 'notification', code, subcode });
+const notif = (code: number, subcode?: number, data?: string): Expect => ({
+  kind: 'notification',
+  code,
+  subcode,
+  data,
+});
 const TAW: Expect = { kind: 'treat-as-withdraw' };
 const discard = (what: string, field: keyof PathAttributes, ok: (v: unknown) => boolean): Expect => ({
   kind: 'attribute-discard',
@@ -167,7 +180,7 @@ export const CASES: readonly Case[] = [
     ref: '4271 §6.1',
     name: 'length 18 (< 19)',
     bytes: () => message(4, new Uint8Array(0), { len: 18 }),
-    expect: notif(1, 2),
+    expect: notif(1, 2, '0012'),
   },
   {
     ref: '4271 §6.1',
@@ -177,9 +190,9 @@ export const CASES: readonly Case[] = [
         attrs: cat(k.base, attr(OPT_T, 99, Buffer.alloc(4097 - 19 - 4 - k.base.length - 4 - P4.length))),
         nlri: P4,
       }),
-    expect: notif(1, 2),
+    expect: notif(1, 2, '1001'),
   },
-  { ref: '4271 §6.1', name: 'KEEPALIVE length 20', bytes: () => message(4, Buffer.of(0)), expect: notif(1, 2) },
+  { ref: '4271 §6.1', name: 'KEEPALIVE length 20', bytes: () => message(4, Buffer.of(0)), expect: notif(1, 2, '0014') },
   {
     ref: '4271 §6.1',
     name: 'UPDATE length 22 (< 23)',
@@ -193,8 +206,42 @@ export const CASES: readonly Case[] = [
     bytes: () => message(3, Buffer.of(6)),
     expect: notif(1, 2),
   },
-  { ref: '4271 §6.1', name: 'type 0', bytes: () => message(0, new Uint8Array(0)), expect: notif(1, 3) },
-  { ref: '4271 §6.1', name: 'type 6', bytes: () => message(6, Buffer.of(1, 2, 3, 4)), expect: notif(1, 3) },
+  { ref: '4271 §6.1', name: 'type 0', bytes: () => message(0, new Uint8Array(0)), expect: notif(1, 3, '00') },
+  { ref: '4271 §6.1', name: 'type 6', bytes: () => message(6, Buffer.of(1, 2, 3, 4)), expect: notif(1, 3, '06') },
+  {
+    ref: '4271 §6.1',
+    name: 'marker not all ones, as the first message (OpenSent)',
+    phase: 'open',
+    bytes: (k) => {
+      const b = encodeOpen(openMessage(k.opts));
+      b[3] = 0;
+      return b;
+    },
+    expect: notif(1, 1),
+  },
+  {
+    ref: '4271 §6.1',
+    name: 'OPEN length 4097, as the first message',
+    phase: 'open',
+    bytes: (k) => {
+      const open = encodeOpen(openMessage(k.opts)).subarray(19);
+      return message(1, Buffer.concat([open, Buffer.alloc(4097 - 19 - open.length)]));
+    },
+    expect: notif(1, 2, '1001'),
+  },
+  {
+    ref: '2918 §4',
+    name: 'ROUTE-REFRESH for an AFI/SAFI not negotiated: ignored',
+    bytes: () => message(5, Buffer.of(0, 25, 0, 70)),
+    expect: { kind: 'up' },
+  },
+  {
+    ref: '4271 §8.2.2',
+    name: 'NOTIFICATION in OpenSent: closed, no NOTIFICATION back',
+    phase: 'open',
+    bytes: () => encodeNotification({ code: 6, subcode: 2, data: new Uint8Array(0) }),
+    expect: { kind: 'closed' },
+  },
   {
     ref: '7313 §5',
     name: 'ROUTE-REFRESH with a 6-byte body',
@@ -208,7 +255,7 @@ export const CASES: readonly Case[] = [
     name: 'OPEN version 3',
     phase: 'open',
     bytes: (k) => openPatched(k, [19, [3]]),
-    expect: notif(2, 1),
+    expect: notif(2, 1, '0004'),
   },
   {
     ref: '4271 §6.2',
@@ -404,7 +451,7 @@ export const CASES: readonly Case[] = [
     ref: '4271 §6.3',
     name: 'unrecognized well-known attribute (flags 0x40, type 99)',
     bytes: (k) => marked(k, attr(WK, 99, [1, 2])),
-    expect: notif(3, 2),
+    expect: notif(3, 2, '4063020102'),
   },
   {
     ref: '4271 §5',
@@ -655,7 +702,7 @@ export const CASES: readonly Case[] = [
     ref: '7606 §7.11, §3 (c)',
     name: 'MP_REACH_NLRI flagged well-known',
     bytes: (k) => update({ attrs: cat(mpReachV6([v6prefix(PROBE6)], { flags: WK }), k.origin, k.asPathAttr) }),
-    expect: notif(3, 4),
+    expect: notif(3, 4, mpReachV6([v6prefix(PROBE6)], { flags: WK }).toString('hex')),
   },
   {
     ref: '7606 §7.11',
