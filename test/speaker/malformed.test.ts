@@ -208,6 +208,20 @@ function mulberry32(seed: number): () => number {
 
 const FUZZ = 'fuzz' as const;
 
+/** The sessions corruption is sent over: eBGP 4-octet, eBGP 2-octet (no RFC 6793 capability), iBGP. */
+interface Flavour {
+  readonly peer: 'fuzz' | 'ibgp';
+  readonly four: boolean;
+}
+const FLAVOURS: readonly Flavour[] = [
+  { peer: FUZZ, four: true },
+  { peer: FUZZ, four: false },
+  { peer: 'ibgp', four: true },
+];
+/** The live session's flavour, and how the next session's is chosen. */
+let flavour: Flavour = FLAVOURS[0]!;
+let nextFlavour: () => Flavour = () => FLAVOURS[0]!;
+
 /** Valid messages to corrupt (sent Established, except OPEN which is sent as the first message). */
 function templates(): Buffer[] {
   const k = kit(FUZZ, h.options(FUZZ));
@@ -238,9 +252,24 @@ function templates(): Buffer[] {
     ]),
   });
   const withdraw = update({ withdrawn: Buffer.concat([v4prefix('10.97.2.0/24'), v4prefix('10.97.4.0/24')]) });
+  // As a 2-octet speaker sends it (RFC 6793 §4.2.2); on the other sessions the same bytes mean something else.
+  const as4 = update({
+    attrs: Buffer.concat([
+      k.origin,
+      attr(WK, 2, asSeq([65003, 23456, 23456], false)),
+      k.nextHopAttr,
+      attr(OPT_T, 7, [0x5b, 0xa0, ...ipv4('10.0.0.5')]),
+      attr(OPT_T, 17, asSeq([70000, 4_200_000_000])),
+      attr(OPT_T, 18, [...u32(70000), ...ipv4('10.0.0.5')]),
+      attr(WK, 5, u32(200)),
+      attr(OPT, 9, ipv4('10.0.0.7')),
+      attr(OPT, 10, [...ipv4('10.0.0.8'), ...ipv4('10.0.0.9')]),
+    ]),
+    nlri: Buffer.concat([v4prefix('10.97.5.0/24'), v4prefix('10.97.6.0/23')]),
+  });
   const refresh = message(5, Buffer.of(0, 1, 0, 1));
   const open = encodeOpen(openMessage(h.options(FUZZ)));
-  return [full, full, v6, v6, withdraw, refresh, open, open];
+  return [full, full, v6, v6, as4, as4, withdraw, refresh, open, open];
 }
 
 function mutate(src: Buffer, rnd: () => number): Buffer {
@@ -305,34 +334,30 @@ interface FuzzResult {
 
 let sentinelSeq = 0;
 /** A good UPDATE for a sentinel prefix unique to this call. */
-function nextSentinel(fourOctetAs = true): { prefix: string; bytes: Buffer } {
+function nextSentinel(f: Flavour): { prefix: string; bytes: Buffer } {
   const i = ++sentinelSeq;
   const prefix = `10.${200 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`;
-  return { prefix, bytes: goodUpdate({ ...kit(FUZZ, h.options(FUZZ)), four: fourOctetAs }, prefix) };
+  return { prefix, bytes: goodUpdate({ ...kit(f.peer, h.options(f.peer)), four: f.four }, prefix) };
 }
 
 let fuzzRaw: RawPeer | undefined;
 
 /** Sends one (possibly corrupt) message over a live session or as the first message; judges the outcome. */
 async function fuzzOne(bytes: Buffer): Promise<FuzzResult> {
-  const asOpen = bytes[18] === MessageType.Open && bytes.length >= 19 && fuzzRaw === undefined;
   const isOpenTemplate = bytes[18] === MessageType.Open;
   let raw: RawPeer;
   if (isOpenTemplate) {
-    if (fuzzRaw) {
-      await fuzzRaw.close('fin');
-      fuzzRaw = undefined;
-    }
-    await h.settle(FUZZ);
+    await endFuzzSession();
     raw = await RawPeer.connect(h.options(FUZZ));
   } else {
     if (!fuzzRaw || fuzzRaw.closed) {
-      fuzzRaw = undefined;
-      fuzzRaw = await h.establish(FUZZ);
+      await endFuzzSession();
+      flavour = nextFlavour();
+      fuzzRaw = await h.establish(flavour.peer, { fourOctetAs: flavour.four });
     }
     raw = fuzzRaw;
   }
-  void asOpen;
+  const f = flavour;
   raw.send(bytes);
   // A header claiming more bytes than were sent makes the speaker (rightly) wait: complete the message with
   // zeros so it is judged on its own and the sentinel after it is framed as a message of its own.
@@ -361,7 +386,7 @@ async function fuzzOne(bytes: Buffer): Promise<FuzzResult> {
       await raw.close('fin');
     }
   }
-  const s = nextSentinel();
+  const s = nextSentinel(f);
   raw.send(s.bytes);
   const wait = async (ms: number) => {
     try {
@@ -372,7 +397,8 @@ async function fuzzOne(bytes: Buffer): Promise<FuzzResult> {
   let j = await judge();
   if (j) return j;
   if (h.best(s.prefix) !== undefined) {
-    if (h.state(FUZZ) !== 'Established') return { ok: false, what: `route arrived but session is ${h.state(FUZZ)}` };
+    if (h.state(f.peer) !== 'Established')
+      return { ok: false, what: `route arrived but session is ${h.state(f.peer)}` };
     return { ok: true, what: 'session up' };
   }
   // Still waiting for bytes (should not happen after the fill above): push a run of 0xff through.
@@ -402,7 +428,10 @@ async function judgeOpen(raw: RawPeer, judge: () => Promise<FuzzResult | undefin
         );
         // The corrupt OPEN may have dropped the 4-octet AS capability: encode the sentinel for the session.
         const four = h.speaker.peerStatus().find((p) => p.address === raw.options.localAddress)?.capabilities;
-        const s = nextSentinel((four as { fourOctetAs?: boolean } | undefined)?.fourOctetAs !== false);
+        const s = nextSentinel({
+          peer: FUZZ,
+          four: (four as { fourOctetAs?: boolean } | undefined)?.fourOctetAs !== false,
+        });
         raw.send(s.bytes);
         await until('the sentinel', () => h.best(s.prefix) !== undefined || raw.closed || !!raw.notification, 2000);
         return (await judge()) ?? { ok: true, what: 'OPEN accepted, session up' };
@@ -431,6 +460,7 @@ function saveToCorpus(bytes: Buffer): string {
 async function endFuzzSession(): Promise<void> {
   if (fuzzRaw) await fuzzRaw.close('fin');
   fuzzRaw = undefined;
+  await h.settle(flavour.peer);
   await h.settle(FUZZ);
 }
 
@@ -461,11 +491,16 @@ describe('malformed messages on a live session: random corruption', () => {
         .sort();
     } catch {}
     const failures: string[] = [];
-    for (const f of files) {
-      const bytes = readFileSync(join(CORPUS, f));
-      const r = await fuzzOne(bytes);
-      assertNoCrash(`corpus ${f}`);
-      if (!r.ok) failures.push(`${f}: ${r.what}: ${hex(bytes)}`);
+    // The file does not record the session it broke: replay each one over every flavour.
+    for (const fl of FLAVOURS) {
+      nextFlavour = () => fl;
+      await endFuzzSession();
+      for (const f of files) {
+        const bytes = readFileSync(join(CORPUS, f));
+        const r = await fuzzOne(bytes);
+        assertNoCrash(`corpus ${f}`);
+        if (!r.ok) failures.push(`${f} (${fl.peer}, ${fl.four ? '4' : '2'}-octet AS): ${r.what}: ${hex(bytes)}`);
+      }
     }
     await freshSessionWorks();
     assertNoCrash('corpus replay');
@@ -476,6 +511,7 @@ describe('malformed messages on a live session: random corruption', () => {
     const seed = Number(process.env.CARACAL_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
     const count = Number(process.env.CARACAL_FUZZ_CASES ?? 500);
     const rnd = mulberry32(seed);
+    nextFlavour = () => FLAVOURS[Math.floor(rnd() * FLAVOURS.length)]!;
     const tpl = templates();
     const failures: string[] = [];
     const reactions = new Map<string, number>();
@@ -491,13 +527,17 @@ describe('malformed messages on a live session: random corruption', () => {
           };
       } catch (e) {
         r = { ok: false, what: `harness: ${String(e)}` };
+        fuzzRaw?.socket.destroy();
         fuzzRaw = undefined;
       }
       uncaught.length = 0;
       h.errors.length = 0;
       const key = r.what.replace(/\d+\/\d+/, (m) => m);
       reactions.set(key, (reactions.get(key) ?? 0) + 1);
-      if (!r.ok) failures.push(`case ${i} (seed ${seed}) → ${saveToCorpus(bytes)}: ${r.what}: ${hex(bytes)}`);
+      if (!r.ok)
+        failures.push(
+          `case ${i} (seed ${seed}, ${flavour.peer} ${flavour.four ? 4 : 2}-octet) → ${saveToCorpus(bytes)}: ${r.what}: ${hex(bytes)}`,
+        );
     }
     await freshSessionWorks();
     assertNoCrash('random corruption');
