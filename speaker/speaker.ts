@@ -32,8 +32,17 @@ import type { NegotiatedSession } from './session/negotiate.js';
 import { Listener, type Md5Port, normalizeAddress, Peer } from './session/peer.js';
 import { wireUpdateDecoder } from './session/update-decoder.js';
 import { errorText } from './wire/errors.js';
+import { encodeRouteRefresh, RouteRefreshSubtype } from './wire/messages.js';
 import { formatIpv4, parsePrefixKey } from './wire/prefix.js';
-import { Afi, type AfiSafi, Origin, type PathAttributes, type PrefixKey, type UpdateMessage } from './wire/types.js';
+import {
+  Afi,
+  type AfiSafi,
+  Origin,
+  type PathAttributes,
+  type PrefixKey,
+  type RouteRefreshMessage,
+  type UpdateMessage,
+} from './wire/types.js';
 import { encodeEndOfRib, encodeUpdates, encodeWithdrawals } from './wire/update.js';
 
 export interface SpeakerDeps {
@@ -282,7 +291,7 @@ export class Speaker {
     });
     peer.on('established', (s) => this.#onEstablished(e, s));
     peer.on('update', (u) => this.#onUpdate(e, u));
-    peer.on('route-refresh', () => e.out && this.#send(e, e.out.refresh()));
+    peer.on('route-refresh', (r) => this.#onRouteRefresh(e, r));
     peer.on('down', (r) => this.#onDown(e, r));
     this.#peers.set(id, e);
     this.#listener?.addPeer(peer);
@@ -336,6 +345,29 @@ export class Speaker {
     });
     this.#log.info({ event: 'sessionUp', peer: e.id, families: s.families.map(familyName) }, 'BGP session established');
     this.#send(e, e.out.initialSync());
+  }
+
+  /**
+   * A ROUTE-REFRESH request (RFC 2918): re-send that family's Adj-RIB-Out; with enhanced route refresh
+   * negotiated, between a BoRR and an EoRR (RFC 7313 §4 — BIRD and FRR negotiate it). A family the session
+   * did not negotiate is ignored (RFC 2918 §4); a BoRR/EoRR from the peer only frames its own re-advertisement,
+   * which we never ask for.
+   */
+  #onRouteRefresh(e: PeerEntry, r: RouteRefreshMessage): void {
+    const s = e.session;
+    if (!e.out || !s || r.subtype !== RouteRefreshSubtype.Normal) return;
+    if (!s.families.some((f) => f.afi === r.afi && f.safi === r.safi)) return;
+    const all = e.out.refresh();
+    const u: OutUpdate = {
+      withdraw: all.withdraw.filter((b) => b.afi === r.afi),
+      announce: all.announce.filter((a) => a.batch.afi === r.afi),
+      endOfRib: [],
+    };
+    const family = { afi: r.afi, safi: r.safi };
+    const framed = s.enhancedRouteRefresh;
+    if (framed) e.peer.send(encodeRouteRefresh({ ...family, subtype: RouteRefreshSubtype.BeginningOfRouteRefresh }));
+    this.#send(e, u);
+    if (framed) e.peer.send(encodeRouteRefresh({ ...family, subtype: RouteRefreshSubtype.EndOfRouteRefresh }));
   }
 
   #onUpdate(e: PeerEntry, u: UpdateMessage | Uint8Array): void {
