@@ -43,8 +43,10 @@ import { parseTopology } from '../../lab/topology.js';
 import type { BgpPeerStatus, BgpRouteStatus } from '../../model/bgp-status.js';
 import type { SpeakerConfigInput } from '../../model/speaker-config.js';
 import {
+  birdTracePackets,
   type PathInfo,
   requestRefresh,
+  routerLog,
   routerPath,
   setSessionEnabled,
   updatesReceived,
@@ -502,11 +504,13 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
     }
   });
 
-  it('a ROUTE-REFRESH from BIRD and FRR (soft reset in) is answered; the session and the routes stay', async () => {
+  it('a ROUTE-REFRESH from BIRD and FRR (soft reset in) is answered, framed by BoRR/EoRR; session and routes stay', async () => {
     const cases = GOOD.filter((r) => r.daemon !== 'gobgp').flatMap((r) => [
       { r, peer: SPK.v4, speakerSide: r.v4 },
       { r, peer: SPK.v6, speakerSide: r.v6 },
     ]);
+    const birds = cases.filter((c) => c.r.daemon === 'bird');
+    const protocols = await Promise.all(birds.map((c) => birdTracePackets(L(), c.r.name, c.peer)));
     const before = await Promise.all(cases.map((c) => updatesReceived(L(), c.r.name, c.peer)));
     const uptimeBefore = new Map((await S().peers()).map((p) => [p.address, p.uptime]));
     await Promise.all(cases.map((c) => requestRefresh(L(), c.r.name, c.peer)));
@@ -528,6 +532,25 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
       const f = c.peer === SPK.v4 ? 'v4' : 'v6';
       assert.ok(await routerPath(L(), c.r.name, OWN[f][0]), `${label(c.r)}: ${OWN[f][0]} still there`);
     }
+    // Enhanced route refresh is negotiated with BIRD: the answer comes between BoRR and EoRR (RFC 7313 §4)
+    await waitFor(
+      "BIRD to log our BoRR and EoRR around the refresh's UPDATEs",
+      async () => {
+        seen = '';
+        for (const [i, c] of birds.entries()) {
+          const log = routerLog(L(), c.r.name);
+          const p = protocols[i]!;
+          const at = log.lastIndexOf(`${p}: Sending ROUTE-REFRESH`);
+          const borr = log.indexOf(`${p}: Got BEGIN-OF-RR`, at);
+          const eorr = log.indexOf(`${p}: Got END-OF-RR`, at);
+          if (at < 0 || borr < 0 || eorr < borr)
+            seen += `${c.r.name} ${p}: ${log.slice(Math.max(0, at)).slice(0, 600)}\n`;
+        }
+        return seen === '';
+      },
+      5_000,
+      () => seen,
+    );
   });
 
   it('a withdrawal by each daemon leaves the speaker Loc-RIB, the session and the other prefix stay', async () => {

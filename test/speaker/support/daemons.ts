@@ -221,3 +221,17 @@ export async function requestRefresh(lab: Lab, router: string, peer: string): Pr
       throw new Error('GoBGP sends no ROUTE-REFRESH on request');
   }
 }
+
+/** BIRD: trace the packets of the session to `peer` into the router's log; returns the protocol name. */
+export async function birdTracePackets(lab: Lab, router: string, peer: string): Promise<string> {
+  const rt = runtime(lab, router);
+  const proto = rt.peers.find((p) => p.address === peer)?.protocol;
+  if (rt.daemon !== 'bird' || !proto) throw new Error(`"${router}" is not a BIRD router with a session to ${peer}`);
+  await run(birdc(rt, 'debug', proto, 'all'));
+  return proto;
+}
+
+/** The daemon's log so far (BIRD logs to stderr, which the lab writes to this file). */
+export function routerLog(lab: Lab, router: string): string {
+  return readFileSync(runtime(lab, router).logPath, 'utf8');
+}
