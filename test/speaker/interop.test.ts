@@ -1,6 +1,6 @@
 /**
  * Interop of `caracal speaker` with real BIRD 2, FRR bgpd 8 and GoBGP 3, on lab/: one lab, one LAN segment,
- * the speaker (a child process, `caracal speaker --config FILE`) in node `spk` and eleven routers around it, all
+ * the speaker (a child process, `caracal speaker --config FILE`) in node `spk` and twelve routers around it, all
  * converging at once so the file stays short in wall time:
  *
  *   router   daemon  session  AS     families (one session each)  TCP-MD5
@@ -15,6 +15,7 @@
  *   gobgpbad GoBGP   eBGP     65009  IPv4                          key on the speaker only (must never come up)
  *   frrmp    FRR     eBGP     65010  IPv4 + IPv6 on one IPv4 session   none
  *   birdmp   BIRD    eBGP     65011  IPv4 + IPv6 on one IPv4 session   none
+ *   gobgpmp  GoBGP   eBGP     4200000013  IPv4 + IPv6 on one IPv4 session (4-octet AS)   none
  *
  * For every good session: Established on both sides (status API and the daemon); the speaker's prefixes in
  * the daemon's RIB with the right AS path and next hop; the daemon's prefixes in the speaker's Loc-RIB with
@@ -23,7 +24,7 @@
  *
  * Also: the speaker sends each daemon only its own prefixes (export: originated); each TCP-MD5 mismatch stays
  * down on both sides; an eBGP IPv4 session shut down by each daemon (Cease) takes its routes out of the
- * Loc-RIB without disturbing the IPv6 session, and comes back with routes both ways; frrmp and birdmp carry
+ * Loc-RIB without disturbing the IPv6 session, and comes back with routes both ways; frrmp, birdmp and gobgpmp carry
  * both families on one IPv4 session, with IPv6 next hops on the link; a ROUTE-REFRESH from BIRD and FRR is
  * answered without disturbing the session.
  *
@@ -143,10 +144,11 @@ const isBad = (address: string) => BAD.some((b) => b.v4 === address);
  * IPv4 and IPv6 unicast over one IPv4 session (RFC 4760). FRR: `neighbor X activate` under ipv6 unicast; it
  * sends its IPv6 routes with an IPv4-mapped next hop. BIRD: an `ipv6` channel on an IPv4 neighbor; it sends
  * its IPv6 link address and drops an IPv4-mapped next hop, so the speaker must send its own link address.
+ * GoBGP: a second afi-safi on the neighbor, and a 4-octet AS (RFC 6793) while at it.
  */
 interface MpCase {
   readonly name: string;
-  readonly daemon: 'bird' | 'frr';
+  readonly daemon: 'bird' | 'frr' | 'gobgp';
   readonly asn: number;
   readonly v4: string;
   readonly v6: string;
@@ -173,10 +175,34 @@ const MP: readonly MpCase[] = [
     nets: { v4: '10.12.0.0/24', v6: 'fd00:112::/64' },
     v6NextHop: 'fd00:9::12',
   },
+  {
+    name: 'gobgpmp',
+    daemon: 'gobgp',
+    asn: 4_200_000_013,
+    v4: '10.9.0.13',
+    v6: 'fd00:9::13',
+    nets: { v4: '10.13.0.0/24', v6: 'fd00:113::/64' },
+    v6NextHop: '::ffff:10.9.0.13',
+  },
 ];
 const BIRD_MP_PROTOCOL = 'mp';
 
 function mpRouter(m: MpCase) {
+  if (m.daemon === 'gobgp')
+    return {
+      name: m.name,
+      daemon: m.daemon,
+      asNumber: m.asn,
+      routerId: m.v4,
+      peers: [{ address: SPK.v4, asNumber: SPEAKER_AS }],
+      networks: [m.nets.v4, m.nets.v6],
+      // appended after the only [[neighbors]] table, so TOML adds this afi-safi to that neighbor
+      extraConfig: [
+        '  [[neighbors.afi-safis]]',
+        '    [neighbors.afi-safis.config]',
+        '      afi-safi-name = "ipv6-unicast"',
+      ].join('\n'),
+    };
   if (m.daemon === 'frr')
     return {
       name: m.name,
@@ -439,7 +465,7 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
         ]);
         assert.match(r.stdout, /Established/, `BIRD's side of the session: ${r.stdout}`);
       } else {
-        assert.equal((await L().sessions(m.name))[0]?.state, 'Established', "FRR's side of the session");
+        assert.equal((await L().sessions(m.name))[0]?.state, 'Established', `${m.daemon}'s side of the session`);
       }
       for (const [f, prefix] of [
         ['v4', OWN.v4[0]],
