@@ -123,10 +123,17 @@ async function runCase(c: Case): Promise<string> {
       await until(`the probe ${probePrefix} in the Loc-RIB`, () => h.best(probePrefix) !== undefined || raw.closed);
     }
     const bytes = c.bytes(k);
+    const keepalivesBefore = raw.count(MessageType.Keepalive);
     raw.send(bytes);
     if (phase !== 'established') {
-      const out = await raw.outcome(1000);
-      if (out.kind === 'up' && raw.count(MessageType.Keepalive) > 0) {
+      // A NOTIFICATION, a close, or the KEEPALIVE that accepts our OPEN (generous: suites run in parallel).
+      await until(
+        'a reaction to the first message',
+        () => raw.notification || raw.closed || raw.count(MessageType.Keepalive) > keepalivesBefore,
+        3000,
+      ).catch(() => {});
+      const out = await raw.outcome(0);
+      if (out.kind === 'up' && raw.count(MessageType.Keepalive) > keepalivesBefore) {
         raw.send(encodeKeepalive());
         await until('Established', () => h.state(peer) === 'Established');
         return 'established';
@@ -393,7 +400,7 @@ async function fuzzOne(bytes: Buffer): Promise<FuzzResult> {
       await until('a reaction', () => h.best(s.prefix) !== undefined || raw.closed || !!raw.notification, ms);
     } catch {}
   };
-  await wait(1000);
+  await wait(3000);
   let j = await judge();
   if (j) return j;
   if (h.best(s.prefix) !== undefined) {
@@ -403,7 +410,7 @@ async function fuzzOne(bytes: Buffer): Promise<FuzzResult> {
   }
   // Still waiting for bytes (should not happen after the fill above): push a run of 0xff through.
   raw.send(Buffer.alloc(4096, 0xff));
-  await wait(1000);
+  await wait(3000);
   j = await judge();
   if (j) return { ...j, ok: false, what: `stalled until 4096 bytes of 0xff were pushed, then ${j.what}` };
   await raw.close('reset');
@@ -414,7 +421,7 @@ async function fuzzOne(bytes: Buffer): Promise<FuzzResult> {
 /** The rest of a corrupt-OPEN case: a NOTIFICATION, or acceptance (then finish the handshake and exchange a route). */
 async function judgeOpen(raw: RawPeer, judge: () => Promise<FuzzResult | undefined>): Promise<FuzzResult> {
   {
-    let deadline = Date.now() + 1000;
+    let deadline = Date.now() + 3000;
     let padded = false;
     for (;;) {
       const j = await judge();
@@ -443,7 +450,7 @@ async function judgeOpen(raw: RawPeer, judge: () => Promise<FuzzResult | undefin
         }
         raw.send(Buffer.alloc(4096, 0xff));
         padded = true;
-        deadline = Date.now() + 1000;
+        deadline = Date.now() + 3000;
       }
       await new Promise((r) => setTimeout(r, 3));
     }
