@@ -38,6 +38,11 @@ export interface PeerConfig {
   readonly localAddress?: string | undefined;
   /** Our IPv6 address on a dual-stack session, for next-hop-self on IPv6 prefixes (else `localAddress`). */
   readonly localAddressV6?: string | undefined;
+  /**
+   * eBGP: drop routes whose leftmost AS is not the peer's (RFC 4271 §6.3; default true). Turn off for a
+   * route server, which does not prepend its AS (RFC 7947 §2.2.2).
+   */
+  readonly enforceFirstAs?: boolean | undefined;
   /** Accept routes whose AS path contains our AS up to this many times (default 0). */
   readonly allowOwnAs?: number | undefined;
 }

@@ -98,6 +98,27 @@ describe('LocRib', () => {
     assert.equal(rib.size, 0);
     assert.equal(rib.peer('ibgp-a')?.received, 2);
   });
+  it("ignores eBGP routes whose first AS is not the peer's, unless told not to (RFC 4271 §6.3)", () => {
+    const { rib, at } = setup();
+    rib.applyUpdate('ebgp', b(v4('10.1.0.0/24')), at('192.0.2.1', { asPath: [{ type: 2, asns: [65002, 65001] }] }));
+    rib.applyUpdate('ebgp', b(v4('10.2.0.0/24')), at('192.0.2.1', { asPath: [] }));
+    assert.equal(rib.size, 0);
+    rib.addPeer({ id: 'route-server', address: '192.0.2.9', asn: 65009, routerId: 10, enforceFirstAs: false });
+    rib.applyUpdate('route-server', b(v4('10.3.0.0/24')), at('192.0.2.20', { asPath: [{ type: 2, asns: [65020] }] }));
+    assert.equal(rib.size, 1);
+  });
+
+  it('ignores a route whose NEXT_HOP is our own address on the session (RFC 4271 §6.3)', () => {
+    const rib = new LocRib({ asn: 64512, routerId: 1 });
+    rib.addPeer({ id: 'a', address: '10.0.0.2', asn: 64512, routerId: 2, localAddress: '10.0.0.1' });
+    const at = (nh: string) => rib.interner.internAttrs(baseAttrs(nh));
+    rib.applyUpdate('a', b(v4('10.1.0.0/24')), at('10.0.0.1'));
+    rib.applyUpdate('a', b(v4('10.2.0.0/24')), at('10.0.0.2'));
+    assert.equal(rib.size, 1);
+    assert.equal(rib.best(v4('10.1.0.0/24')), undefined);
+    assert.equal(rib.peer('a')?.received, 2);
+  });
+
   it('`removePeer()` withdraws every route of the peer', () => {
     const { rib, at } = setup();
     const k = v4('10.1.0.0/24');

@@ -362,12 +362,17 @@ export class LocRib {
     const hit = adj.normalised.get(a);
     if (hit !== undefined) return hit;
     let out: PathAttributes | null = a;
-    if (adj.ibgp) {
+    const cfg = adj.config;
+    if (a.nextHop !== '' && (a.nextHop === cfg.localAddress || a.nextHop === cfg.localAddressV6)) {
+      out = null; // RFC 4271 §6.3: a NEXT_HOP that is our own address is semantically wrong; ignore the route
+    } else if (adj.ibgp) {
       if (a.originatorId === this.routerId || a.clusterList.includes(this.clusterId)) out = null;
+    } else if (cfg.enforceFirstAs !== false && a.neighborAs !== cfg.asn) {
+      out = null; // RFC 4271 §6.3, RFC 7606 §7.2: the leftmost AS of an eBGP AS_PATH must be the peer's
     } else {
       let own = 0;
       for (const s of a.asPath) for (const asn of s.asns) if (asn === this.asn) own++;
-      if (own > (adj.config.allowOwnAs ?? 0)) out = null;
+      if (own > (cfg.allowOwnAs ?? 0)) out = null;
       else if (a.localPref !== undefined) out = this.interner.with(a, { localPref: undefined });
     }
     adj.normalised.set(a, out);

@@ -205,6 +205,11 @@ const ROWS: Row[] = [
     })(),
     expect: { reset: [3, UpdateSubcode.MalformedAttributeList] },
   },
+  {
+    name: 'ORIGIN with the Partial bit set (RFC 4271 §4.3: MUST be 0 on a well-known attribute)',
+    wire: message(`60 01 01 00 ${AS_PATH} ${NEXT_HOP}`, '18 0a0000'),
+    expect: { withdraw: true },
+  },
   // §5.3, §7.11
   {
     name: 'a classic NLRI prefix of length 33 (§5.3)',

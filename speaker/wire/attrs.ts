@@ -497,7 +497,8 @@ export function decodeAttr(
     return;
   }
   try {
-    if ((flags & (O | T)) !== row.flags) {
+    // RFC 4271 §4.3: Partial MUST be 0 on well-known attributes; FRR and BIRD treat it as a flags error too.
+    if ((flags & (O | T)) !== row.flags || ((row.flags & O) === 0 && (flags & AttrFlag.Partial) !== 0)) {
       throw malformed(
         row,
         UpdateSubcode.AttributeFlagsError,
