@@ -26,7 +26,7 @@
  * down on both sides; an eBGP IPv4 session shut down by each daemon (Cease) takes its routes out of the
  * Loc-RIB without disturbing the IPv6 session, and comes back with routes both ways; frrmp, birdmp and gobgpmp carry
  * both families on one IPv4 session, with IPv6 next hops on the link; a ROUTE-REFRESH from BIRD and FRR is
- * answered without disturbing the session.
+ * answered without disturbing the session; SIGTERM sends Cease, so every daemon drops our routes at once.
  *
  * Needs root and the three daemons (skips with a message otherwise). The lab and the speaker are removed in
  * `after` whatever happens; the lab also kills anything left in its namespaces.
@@ -674,5 +674,37 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
       20_000,
       () => seen,
     );
+  });
+
+  it('SIGTERM: the speaker sends Cease and exits 0; every daemon drops its routes at once', async () => {
+    const all = [
+      ...GOOD.map((r) => ({ name: r.name, prefix: OWN.v4[0] })),
+      ...MP.map((m) => ({ name: m.name, prefix: OWN.v6[0] })),
+    ];
+    const t0 = Date.now();
+    await S().stop(5000);
+    assert.equal(S().exited, 'exited with code 0', `the speaker's exit: its log:\n${S().logTail()}`);
+    let left: string[] = [];
+    // Without a Cease the daemons would wait for the hold timer (9 s), or keep our routes as stale for our
+    // graceful-restart time (120 s); a Cease flushes them at once.
+    await waitFor(
+      "the speaker's routes to leave every daemon",
+      async () => {
+        const still = await Promise.all(
+          all.map(async (c) => ((await routerPath(L(), c.name, c.prefix)) ? c.name : undefined)),
+        );
+        left = still.filter((x) => x !== undefined);
+        return left.length === 0;
+      },
+      4_000,
+      () => `still there after ${Date.now() - t0} ms: ${left.join(', ')}`,
+    );
+    for (const r of GOOD) {
+      const s = await L().sessions(r.name);
+      assert.ok(
+        s.every((x) => x.state !== 'Established'),
+        `${label(r)}: sessions down: ${JSON.stringify(s)}`,
+      );
+    }
   });
 });

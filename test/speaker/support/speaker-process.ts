@@ -74,6 +74,11 @@ export class SpeakerProcess {
     return s;
   }
 
+  /** How the process ended ("exited with code 0", "killed by SIGKILL"), or undefined while it runs. */
+  get exited(): string | undefined {
+    return this.#exited;
+  }
+
   get pid(): number | undefined {
     return this.#child?.pid;
   }
