@@ -26,11 +26,15 @@ const PREFIXES = 100;
 const GROWTH_LIMIT = 5 * 1024 * 1024;
 
 let h: Harness;
+const uncaught: unknown[] = [];
+const onUncaught = (e: unknown) => uncaught.push(e);
 before(async () => {
+  process.on('uncaughtException', onUncaught);
   h = await startHarness({ originate: false });
 });
 after(async () => {
   await h.stop();
+  process.off('uncaughtException', onUncaught);
 });
 
 /** 100 /24s under 10.50.0.0/16, one UPDATE, COMMUNITIES 65002:flap. */
@@ -65,6 +69,9 @@ function internerAtRest(): number {
 
 const CLOSES = ['reset', 'cease', 'fin'] as const;
 
+/** The speaker's lastError after each kind of close, counted: proves each flap ended the way it was meant to. */
+const downReasons = new Map<string, number>();
+
 async function flap(n: number): Promise<void> {
   const raw = await h.establish('ebgp');
   raw.send(announcement(n));
@@ -72,6 +79,8 @@ async function flap(n: number): Promise<void> {
   await raw.close(CLOSES[n % CLOSES.length]);
   await h.settle('ebgp');
   await until(`flap ${n}: the Loc-RIB empty again`, () => h.speaker.rib.size === 0);
+  const why = `${CLOSES[n % CLOSES.length]} → ${h.speaker.peerStatus().find((p) => p.address === PEERS.ebgp.address)?.lastError}`;
+  downReasons.set(why, (downReasons.get(why) ?? 0) + 1);
 }
 
 describe('session flaps', () => {
@@ -101,9 +110,17 @@ describe('session flaps', () => {
       tcpHandles: tcpHandles(),
       tcpHandlesBaseline: baseHandles,
       peerState: status?.state,
+      downReasons: Object.fromEntries(downReasons),
     };
     console.log(`flap summary: ${JSON.stringify(summary)}`);
+    assert.deepEqual(uncaught.map(String), [], 'uncaught exceptions');
+    assert.deepEqual(h.errors, [], 'errors logged by the speaker');
     assert.equal(rib.size, 0, 'Loc-RIB prefixes left');
+    assert.deepEqual([...downReasons.keys()].sort(), [
+      'cease → notification-received (NOTIFICATION 6/2: Administrative shutdown)',
+      'fin → tcp-failed',
+      'reset → tcp-failed',
+    ]);
     assert.equal(rib.pathCount, 0, 'Loc-RIB paths left');
     assert.equal(summary.interner, baseInterner, 'attribute sets left in the interner');
     assert.ok(status?.state === 'Idle' || status?.state === 'Active', `peer state ${status?.state}`);
