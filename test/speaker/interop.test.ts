@@ -685,8 +685,8 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
     await S().stop(5000);
     assert.equal(S().exited, 'exited with code 0', `the speaker's exit: its log:\n${S().logTail()}`);
     let left: string[] = [];
-    // Without a Cease the daemons would wait for the hold timer (9 s), or keep our routes as stale for our
-    // graceful-restart time (120 s); a Cease flushes them at once.
+    // Without a Cease, BIRD and FRR (graceful-restart helpers by default) would keep our routes as stale for our
+    // restart time (120 s), even after their hold timer (9 s); a Cease flushes them at once.
     await waitFor(
       "the speaker's routes to leave every daemon",
       async () => {
@@ -696,7 +696,7 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
         left = still.filter((x) => x !== undefined);
         return left.length === 0;
       },
-      4_000,
+      8_000,
       () => `still there after ${Date.now() - t0} ms: ${left.join(', ')}`,
     );
     for (const r of GOOD) {
