@@ -199,6 +199,26 @@ describe('malformed messages on a live session: the table', () => {
   }
 });
 
+describe('malformed messages on a live session: timers', () => {
+  it('4271 §6.5: a peer that stops talking gets NOTIFICATION 4/0 when the hold time (3 s) runs out, KEEPALIVEs before', async () => {
+    const raw = await h.establish('ebgp', { holdTimeSec: 3 });
+    try {
+      const t0 = Date.now();
+      await raw.until('NOTIFICATION 4/0', () => raw.notification !== undefined, 8000);
+      const elapsed = Date.now() - t0;
+      const out = await raw.outcome(0);
+      assert.deepEqual(out, { kind: 'notification', code: 4, subcode: 0, closed: true });
+      assert.ok(elapsed > 2000 && elapsed < 5000, `hold timer fired after ${elapsed} ms`);
+      // Keepalive interval is hold / 3 = 1 s: at least two after the handshake's.
+      assert.ok(raw.count(MessageType.Keepalive) >= 3, `${raw.count(MessageType.Keepalive)} KEEPALIVEs`);
+      assertNoCrash('hold timer');
+    } finally {
+      await raw.close('fin');
+      await h.settle('ebgp');
+    }
+  });
+});
+
 // -----------------------------------------------------------------------------------------------------------
 // Random corruption
 
