@@ -323,9 +323,10 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
   let lab: Lab | undefined;
   let speaker: SpeakerProcess | undefined;
   let startedAt = 0;
-  const dir = mkdtempSync(join(tmpdir(), 'caracal-interop-'));
+  let dir = '';
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'caracal-interop-'));
     lab = await Lab.up(topology(), {
       name: `interop-${process.pid.toString(36)}${randomBytes(2).toString('hex')}`,
       stateRoot: join(dir, 'labs'),
@@ -339,7 +340,7 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
       await speaker?.stop();
     } finally {
       await lab?.down();
-      rmSync(dir, { recursive: true, force: true });
+      if (dir) rmSync(dir, { recursive: true, force: true });
     }
   });
 
