@@ -491,7 +491,6 @@ export const CASES: readonly Case[] = [
     name: 'ORIGIN with the Partial bit (well-known: Partial must be 0)',
     bytes: (k) => probe(k, attr(0x60, 1, [0]), k.asPathAttr, k.nextHopAttr),
     expect: TAW,
-    bug: 'a well-known attribute with the Partial bit set (RFC 4271 §4.3: MUST be 0; §6.3 Attribute Flags Error) is accepted; disputable, since RFC 7606 §3 (c) names only the Optional and Transitive bits',
   },
   {
     ref: '7606 §3 (c)',
@@ -594,7 +593,6 @@ export const CASES: readonly Case[] = [
     peer: 'ebgp',
     bytes: (k) => probe(k, k.origin, attr(WK, 2, asSeq([65077])), k.nextHopAttr),
     expect: TAW,
-    bug: 'no one checks that the leftmost AS of an eBGP AS_PATH is the peer AS (bgp-wire.md leaves it to session/ or policy/, neither does it): the route is installed',
   },
   {
     ref: '7606 §7.3',
@@ -607,7 +605,6 @@ export const CASES: readonly Case[] = [
     name: "NEXT_HOP is the speaker's own address (semantically wrong: route ignored)",
     bytes: (k) => probe(k, k.origin, k.asPathAttr, attr(WK, 3, ipv4('127.0.0.1'))),
     expect: TAW,
-    bug: "a route whose NEXT_HOP is the speaker's own address is installed (RFC 4271 §5.1.3 / §6.3: semantically incorrect, ignore the route; bgp-wire.md leaves it to session/ or policy/, neither does it)",
   },
   { ref: '7606 §7.4', name: 'MED length 3', bytes: (k) => probe(k, k.base, attr(OPT, 4, [0, 0, 5])), expect: TAW },
   {
