@@ -4,9 +4,9 @@
  * converging at once so the file stays short in wall time:
  *
  *   router   daemon  session  AS     families (one session each)  TCP-MD5
- *   birde    BIRD    eBGP     65001  IPv4, IPv6                    right key
+ *   birde    BIRD    eBGP     65001  IPv4, IPv6                    right key; the speaker is passive
  *   birdi    BIRD    iBGP     64512  IPv4, IPv6                    none
- *   frre     FRR     eBGP     65002  IPv4, IPv6                    right key
+ *   frre     FRR     eBGP     65002  IPv4, IPv6                    right key; the speaker is passive
  *   gobgpi   GoBGP   iBGP     64512  IPv4, IPv6                    right key
  *   frri     FRR     iBGP     64512  IPv4, IPv6                    none
  *   gobgpe   GoBGP   eBGP     65003  IPv4, IPv6                    none
@@ -79,6 +79,8 @@ interface RouterCase {
   readonly v4: string;
   readonly v6: string;
   readonly password?: string;
+  /** The speaker waits for the daemon to connect (so the key must be on our dual-stack listener). */
+  readonly passive?: boolean;
   /** Originated by the router: [kept, withdrawn later] per family. */
   readonly nets: { readonly v4: readonly [string, string]; readonly v6: readonly [string, string] };
 }
@@ -88,9 +90,27 @@ const n = (i: number) => ({
   v6: [`fd00:${i}::/64`, `fd00:${i}:1::/64`] as const,
 });
 const GOOD: readonly RouterCase[] = [
-  { name: 'birde', daemon: 'bird', asn: 65001, v4: '10.9.0.1', v6: 'fd00:9::1', password: KEY, nets: n(1) },
+  {
+    name: 'birde',
+    daemon: 'bird',
+    asn: 65001,
+    v4: '10.9.0.1',
+    v6: 'fd00:9::1',
+    password: KEY,
+    passive: true,
+    nets: n(1),
+  },
   { name: 'birdi', daemon: 'bird', asn: SPEAKER_AS, v4: '10.9.0.2', v6: 'fd00:9::2', nets: n(2) },
-  { name: 'frre', daemon: 'frr', asn: 65002, v4: '10.9.0.3', v6: 'fd00:9::3', password: KEY, nets: n(3) },
+  {
+    name: 'frre',
+    daemon: 'frr',
+    asn: 65002,
+    v4: '10.9.0.3',
+    v6: 'fd00:9::3',
+    password: KEY,
+    passive: true,
+    nets: n(3),
+  },
   { name: 'gobgpi', daemon: 'gobgp', asn: SPEAKER_AS, v4: '10.9.0.4', v6: 'fd00:9::4', password: KEY, nets: n(4) },
   { name: 'frri', daemon: 'frr', asn: SPEAKER_AS, v4: '10.9.0.6', v6: 'fd00:9::6', nets: n(6) },
   { name: 'gobgpe', daemon: 'gobgp', asn: 65003, v4: '10.9.0.7', v6: 'fd00:9::7', nets: n(7) },
@@ -243,7 +263,8 @@ function mpRouter(m: MpCase) {
 const OWN = { v4: ['10.244.1.0/26', '10.244.1.64/26'], v6: ['fd00:10:244:1::/122', 'fd00:10:244:1::40/122'] } as const;
 
 const ibgp = (r: RouterCase) => r.asn === SPEAKER_AS;
-const label = (r: RouterCase) => `${r.daemon} ${r.name} (${ibgp(r) ? 'iBGP' : 'eBGP'}${r.password ? ', MD5' : ''})`;
+const label = (r: RouterCase) =>
+  `${r.daemon} ${r.name} (${ibgp(r) ? 'iBGP' : 'eBGP'}${r.password ? ', MD5' : ''}${r.passive ? ', passive' : ''})`;
 
 function topology() {
   const members: Record<string, string[]> = { spk: [`${SPK.v4}/24`, `${SPK.v6}/64`] };
@@ -287,6 +308,7 @@ function speakerConfig(originate: readonly string[]): SpeakerConfigInput {
     connectRetrySec: 1,
     holdTimeSec: 9,
     ...(r.password ? { password: r.password } : {}),
+    ...(r.passive ? { passive: true } : {}),
     // RFC 8212: eBGP exchanges nothing without explicit policies
     ...(ibgp(r) ? {} : { import: 'accept-all', export: 'originated' }),
   });
@@ -393,6 +415,7 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
         const p = peers.find((x) => x.address === a)!;
         assert.equal(p.type, ibgp(r) ? 'ibgp' : 'ebgp', `${label(r)} ${a}: session type`);
         assert.deepEqual(p.capabilities.families, [fam], `${label(r)} ${a}: negotiated families`);
+        assert.equal(p.passive, r.passive === true, `${label(r)} ${a}: passive`);
       }
   });
 
