@@ -354,6 +354,26 @@ function mutate(src: Buffer, rnd: () => number): Buffer {
   return Buffer.from(b);
 }
 
+/** RFC 4271 §4.5 / §6 subcodes (0 = unspecific where the RFC allows it), RFC 5492, RFC 9234, RFC 7313. */
+const VALID_SUBCODES: Readonly<Record<number, readonly number[]>> = {
+  1: [1, 2, 3],
+  2: [0, 1, 2, 3, 4, 6, 7, 11],
+  3: [1, 2, 3, 4, 5, 6, 8, 9, 10, 11],
+  5: [0, 1, 2, 3],
+  7: [1],
+};
+
+/**
+ * The error codes that can answer a message of this type: a header error always; otherwise the type's own
+ * (OPEN → 2, UPDATE → 3, ROUTE-REFRESH → 7). A NOTIFICATION or KEEPALIVE can only have a bad header.
+ */
+function plausibleCodes(type: number, first: boolean): number[] {
+  if (first) return [1, 2];
+  if (type === MessageType.Update) return [1, 3];
+  if (type === MessageType.RouteRefresh) return [1, 7];
+  return [1];
+}
+
 interface FuzzResult {
   readonly ok: boolean;
   readonly what: string;
@@ -394,7 +414,12 @@ async function fuzzOne(bytes: Buffer): Promise<FuzzResult> {
     const n = raw.notification;
     if (n) {
       await raw.outcome(0);
-      if (n.code < 1 || n.code > 7) return { ok: false, what: `NOTIFICATION with invalid code ${n.code}/${n.subcode}` };
+      const allowed = plausibleCodes(bytes[18] ?? 0, isOpenTemplate);
+      if (!allowed.includes(n.code) || !VALID_SUBCODES[n.code]?.includes(n.subcode))
+        return {
+          ok: false,
+          what: `NOTIFICATION ${n.code}/${n.subcode}: not a valid answer to a message of type ${bytes[18]} (codes ${allowed.join(', ')})`,
+        };
       if (!raw.closed) return { ok: false, what: `NOTIFICATION ${n.code}/${n.subcode} but the connection stayed open` };
       return { ok: true, what: `NOTIFICATION ${n.code}/${n.subcode}` };
     }
