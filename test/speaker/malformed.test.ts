@@ -110,6 +110,9 @@ async function reach(peer: PeerName, phase: Case['phase']): Promise<RawPeer> {
   return raw;
 }
 
+/** Announced before the malformed UPDATE and never mentioned by it: must survive anything but a reset. */
+const BYSTANDER = '10.97.0.0/24';
+
 /** Runs one row; returns what happened, in the table's words. */
 async function runCase(c: Case): Promise<string> {
   const peer = c.peer ?? 'ebgp';
@@ -119,6 +122,7 @@ async function runCase(c: Case): Promise<string> {
   const probePrefix = c.expect.kind === 'treat-as-withdraw' && c.expect.prefix ? c.expect.prefix : PROBE;
   try {
     if (phase === 'established') {
+      raw.send(goodUpdate(k, BYSTANDER));
       raw.send(goodUpdate(k, probePrefix));
       await until(`the probe ${probePrefix} in the Loc-RIB`, () => h.best(probePrefix) !== undefined || raw.closed);
     }
@@ -153,6 +157,8 @@ async function runCase(c: Case): Promise<string> {
     }
     if (out.kind === 'closed') return 'closed';
     if (h.state(peer) !== 'Established') return `session ${h.state(peer)} without NOTIFICATION`;
+    // RFC 7606 §2: treat-as-withdraw and attribute-discard touch only the UPDATE's own routes.
+    if (h.best(BYSTANDER) === undefined) return `the bystander ${BYSTANDER} was withdrawn too`;
     const a = h.best(probePrefix);
     if (a === undefined) return 'treat-as-withdraw';
     if (c.expect.kind === 'up') return c.expect.kind;
