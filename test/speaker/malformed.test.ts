@@ -97,10 +97,10 @@ function describeExpect(c: Case): string {
 }
 
 /** Opens a connection in the row's phase; returns the raw peer ready for the malformed bytes. */
-async function reach(peer: PeerName, phase: Case['phase']): Promise<RawPeer> {
+async function reach(peer: PeerName, phase: Case['phase'], opts: Case['opts'] = {}): Promise<RawPeer> {
   await h.settle(peer);
-  if (phase === 'established' || phase === undefined) return h.establish(peer);
-  const raw = await RawPeer.connect(h.options(peer));
+  if (phase === 'established' || phase === undefined) return h.establish(peer, opts);
+  const raw = await RawPeer.connect(h.options(peer, opts));
   if (phase === 'openconfirm') {
     raw.send(encodeOpen(openMessage(raw.options)));
     await raw.until('the speaker KEEPALIVE (OpenConfirm)', () => raw.count(MessageType.Keepalive) > 0);
@@ -117,7 +117,7 @@ const BYSTANDER = '10.97.0.0/24';
 async function runCase(c: Case): Promise<string> {
   const peer = c.peer ?? 'ebgp';
   const phase = c.phase ?? 'established';
-  const raw = await reach(peer, phase);
+  const raw = await reach(peer, phase, c.opts);
   const k = kit(peer, raw.options);
   const probePrefix = c.expect.kind === 'treat-as-withdraw' && c.expect.prefix ? c.expect.prefix : PROBE;
   try {

@@ -77,6 +77,8 @@ export interface Case {
   readonly name: string;
   readonly peer?: PeerName;
   readonly phase?: Phase;
+  /** Raw peer options for this row (e.g. extended messages). */
+  readonly opts?: Partial<RawPeerOptions>;
   readonly bytes: (k: Kit) => Buffer;
   readonly expect: Expect;
   /** Set when the speaker is known to get this row wrong: the test stays, marked todo, with the bug. */
@@ -247,6 +249,20 @@ export const CASES: readonly Case[] = [
     name: 'ROUTE-REFRESH with a 6-byte body',
     bytes: () => message(5, Buffer.of(0, 1, 0, 1, 0, 0)),
     expect: notif(7, 1),
+  },
+  {
+    ref: '8654 §4',
+    name: 'UPDATE of 5000 bytes with extended messages negotiated: accepted',
+    opts: { extendedMessage: true },
+    bytes: (k) => marked(k, attr(OPT, 99, Buffer.alloc(5000 - 19 - 4 - k.base.length - k.mark.length - 4 - P4.length))),
+    expect: accepted('probe route kept', 'origin', (v) => v === 0),
+  },
+  {
+    ref: '8654 §4',
+    name: 'KEEPALIVE of 20 bytes with extended messages negotiated',
+    opts: { extendedMessage: true },
+    bytes: () => message(4, Buffer.of(0)),
+    expect: notif(1, 2, '0014'),
   },
   // ---------------------------------------------------------------------------------------------------------
   // RFC 4271 §6.2 OPEN errors (the raw peer's first message)

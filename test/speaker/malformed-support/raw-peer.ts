@@ -26,6 +26,8 @@ export interface RawPeerOptions {
   /** Send the RFC 6793 capability (default true); false makes a 2-octet AS session. */
   readonly fourOctetAs?: boolean;
   readonly families?: readonly AfiSafi[];
+  /** Advertise RFC 8654 extended messages (the speaker always does). */
+  readonly extendedMessage?: boolean;
 }
 
 export interface ReceivedNotification {
@@ -55,7 +57,7 @@ export function openMessage(o: RawPeerOptions, over: Partial<OpenMessage> = {}):
       fourOctetAs: four ? o.asn : undefined,
       gracefulRestart: undefined,
       addPath: [],
-      extendedMessage: false,
+      extendedMessage: o.extendedMessage ?? false,
       extendedNextHop: [],
       role: undefined,
       unknown: [],
