@@ -93,21 +93,6 @@ function describeDown(r: DownReason): string {
 }
 
 /**
- * The export policy, refusing prefixes of the unicast families the session did not negotiate: AdjRibOut
- * walks the whole Loc-RIB, and NLRI of a family the peer did not accept must never be sent (RFC 4760 §7 —
- * GoBGP resets the session, "Address-family rf 65537 not available for session"; BIRD and FRR ignore them).
- */
-function negotiatedOnly(p: Policy, families: readonly AfiSafi[]): Policy {
-  const unicast = (afi: number) => families.some((f) => f.afi === afi && f.safi === IPV4_UNICAST.safi);
-  const off = [
-    ...(unicast(Afi.IPv4) ? [] : [{ cidr: '0.0.0.0/0', ge: 0, le: 32 }]),
-    ...(unicast(Afi.IPv6) ? [] : [{ cidr: '::/0', ge: 0, le: 128 }]),
-  ];
-  if (off.length === 0) return p;
-  return { ...p, rules: [{ match: { prefix: off }, actions: { action: 'reject' } }, ...p.rules] };
-}
-
-/**
  * Our IPv6 address on the link of an IPv4 session: a global IPv6 address of the interface that holds `v4`,
  * the next hop for IPv6 routes carried over that session (RFC 2545 §3). BIRD treats an IPv4-mapped next hop
  * (::ffff:a.b.c.d) as not on the link and drops the route (treat-as-withdraw), so that form is only the
@@ -340,7 +325,7 @@ export class Speaker {
     const ctx = { interner: this.rib.interner, selfNextHop: localAddress, selfNextHopV6: localAddressV6 };
     this.rib.addPeer(peerCfg, compilePolicy(this.#policyFor(e, 'import', s.ibgp), ctx));
     e.out = new AdjRibOut(this.rib, peerCfg, {
-      exportPolicy: compilePolicy(negotiatedOnly(this.#policyFor(e, 'export', s.ibgp), s.families), ctx),
+      exportPolicy: compilePolicy(this.#policyFor(e, 'export', s.ibgp), ctx),
       families: s.families,
     });
     this.#log.info({ event: 'sessionUp', peer: e.id, families: s.families.map(familyName) }, 'BGP session established');

@@ -60,6 +60,23 @@ describe('AdjRibOut', () => {
       { afi: 2, safi: 1 },
     ]);
   });
+  it('sends only NLRI of the families the session negotiated (RFC 4760 §7)', () => {
+    const { rib, at, peers } = setup();
+    const v6key = `${Buffer.from('fd000000000000000000000000000000', 'hex').toString('latin1')}${String.fromCharCode(64)}`;
+    rib.originate([v4('10.1.0.0/24'), v6key], at(''));
+    const v4only = new AdjRibOut(rib, peers.clientA, {
+      exportPolicy: compilePolicy(ACCEPT_ALL, rib),
+      families: [{ afi: 1, safi: 1 }],
+    });
+    const u = v4only.initialSync();
+    assert.deepEqual(
+      u.announce.flatMap((a) => a.batch.prefixes),
+      [v4('10.1.0.0/24')],
+    );
+    assert.deepEqual(u.endOfRib, [{ afi: 1, safi: 1 }]);
+    assert.equal(v4only.size, 1);
+  });
+
   it('sends only changes, and withdraws what is gone', () => {
     const { rib, at, out, syncAll } = setup();
     rib.originate([v4('10.1.0.0/24'), v4('10.2.0.0/24')], at(''));

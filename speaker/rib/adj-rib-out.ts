@@ -46,7 +46,7 @@ export interface AdjRibOutOptions {
   readonly exportPolicy: CompiledPolicy;
   /** RFC 4271 §5.1.3 next hop handling: auto (self to eBGP, keep to iBGP), always self, or never change. */
   readonly nextHopMode?: 'auto' | 'self' | 'keep' | undefined;
-  /** Families negotiated on the session, for End-of-RIB; IPv4 and IPv6 unicast when absent. */
+  /** Families negotiated on the session: only their NLRI is sent, and End-of-RIB for each; IPv4 and IPv6 unicast when absent. */
   readonly families?: readonly AfiSafi[] | undefined;
 }
 
@@ -65,7 +65,10 @@ export class AdjRibOut {
   readonly #rib: LocRib;
   #policy: CompiledPolicy;
   readonly #nextHopMode: 'auto' | 'self' | 'keep';
+  /** Families negotiated on the session: End-of-RIB markers, and the only NLRI we send. */
   readonly #families: readonly AfiSafi[];
+  readonly #sendV4: boolean;
+  readonly #sendV6: boolean;
   /** Advertised: prefix → index into #sets. */
   readonly #adv = new PrefixTable(64);
   readonly #sets: (PathAttributes | undefined)[] = [];
@@ -88,6 +91,8 @@ export class AdjRibOut {
     this.#policy = opts.exportPolicy;
     this.#nextHopMode = opts.nextHopMode ?? 'auto';
     this.#families = opts.families ?? DEFAULT_FAMILIES;
+    this.#sendV4 = this.#families.some((f) => f.afi === Afi.IPv4 && f.safi === Safi.Unicast);
+    this.#sendV6 = this.#families.some((f) => f.afi === Afi.IPv6 && f.safi === Safi.Unicast);
   }
 
   /** Prefixes currently advertised to the peer. */
@@ -155,7 +160,9 @@ export class AdjRibOut {
   }
 
   #visit(k: PrefixKey, best: Path | undefined, out: Collector): void {
-    const want = best === undefined ? null : this.#export(k, best);
+    // RFC 4760 §7: never NLRI of a family the session did not negotiate (GoBGP resets the session for it).
+    const negotiated = typeof k === 'number' ? this.#sendV4 : this.#sendV6;
+    const want = best === undefined || !negotiated ? null : this.#export(k, best);
     const id = this.#adv.get(k);
     const have = id === NONE ? undefined : this.#sets[id];
     if (want === null) {
