@@ -6,14 +6,18 @@
  *    the codec supports, each with the reaction owed: a NOTIFICATION (code/subcode, connection closed),
  *    treat-as-withdraw (session stays; the probe prefix the peer announced with a good UPDATE is gone after the
  *    malformed UPDATE re-announces it), or attribute-discard (session stays; route there without the attribute).
- *    "Session stays" is proven by a good sentinel UPDATE sent after the malformed one reaching the Loc-RIB.
+ *    "Session stays" is proven by a good sentinel UPDATE, written in the same chunk after the malformed one,
+ *    reaching the Loc-RIB; after a reset that sentinel must not be applied. A bystander route of the same peer
+ *    must survive treat-as-withdraw and attribute-discard. Rows that prescribe NOTIFICATION Data check it.
  * 2. Random corruption of valid UPDATEs / OPENs / ROUTE-REFRESHes (bit flips, cuts, length edits, insertions)
- *    over live sessions: the process never throws (uncaughtException, and the session layer's swallowed
- *    "internal error" logs), every case ends in a NOTIFICATION with a valid code or the session staying up, and
- *    a fresh session still exchanges routes afterwards. A case that breaks any of that is saved under
- *    test/fixtures/bgp/malformed/<sha256-prefix>.bin; the whole corpus is replayed every run.
+ *    over live eBGP 4-octet, eBGP 2-octet and iBGP sessions: the process never throws (uncaughtException, and
+ *    the session layer's swallowed "internal error" logs); every case ends in a NOTIFICATION whose code fits the
+ *    message (a header error, or the type's own code) with a defined subcode, and a closed connection, or in the
+ *    session staying up; a fresh session still exchanges routes both ways afterwards. A case that breaks any of
+ *    that is saved under test/fixtures/bgp/malformed/<sha256-prefix>.bin; the corpus is replayed every run.
  *
- * CARACAL_FUZZ_SEED fixes the seed (printed on failure); CARACAL_FUZZ_CASES changes the count (default 500).
+ * CARACAL_FUZZ_SEED fixes the seed (printed on failure); CARACAL_FUZZ_CASES changes the count (default 500);
+ * CARACAL_MALFORMED_TABLE=FILE writes "case | expected | observed" lines and the fuzz reaction counts.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
