@@ -175,9 +175,12 @@ export class Speaker {
       if (forRestart && e.session?.gracefulRestart) left.push(e.id);
       else e.peer.stop({ message: 'speaker shutting down' });
     }
-    await this.#listener?.close();
+    const closing = this.#listener?.close();
     this.#listener = undefined;
     this.#started = false;
+    // server.close() resolves once every accepted connection has ended: a session the peer opened to us
+    // and that we leave open for the restart would hold it forever. New connections are refused either way.
+    if (left.length === 0) await closing;
     return left;
   }
 

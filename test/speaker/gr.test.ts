@@ -176,12 +176,14 @@ describe('graceful restart (RFC 4724)', { skip }, () => {
   it('restarting speaker: BIRD keeps Caracal’s routes while it restarts, then refreshes them', async (t) => {
     const { lab, dir } = await withLab(t, topology(`grc-${tag}`, { peers: [{ address: '10.9.0.1', asNumber: AS }] }));
     const stateDir = join(dir, 'speaker-state');
+    const passive = { peers: [{ address: '10.9.0.2', asn: AS, holdTimeSec: 9, passive: true }] };
     const args = ['--graceful-restart', '--state-dir', stateDir];
     const caracal = new CaracalSpeaker(
       lab,
       'caracal',
       dir,
-      caracalConfig({ gracefulRestartTimeSec: 60, originate: ['10.241.0.0/24', '10.242.0.0/24'] }),
+      // passive: the session is always one BIRD opened, accepted by our listener (which must not wait for it)
+      caracalConfig({ gracefulRestartTimeSec: 60, originate: ['10.241.0.0/24', '10.242.0.0/24'], ...passive }),
       args,
     );
     t.after(() => caracal.kill());
@@ -212,7 +214,7 @@ describe('graceful restart (RFC 4724)', { skip }, () => {
     await new Promise((r) => setTimeout(r, 1000)); // well within the 60 s restart time: still there
     assert.deepEqual(await onBird(), ['10.241.0.0/24', '10.242.0.0/24']);
 
-    caracal.writeConfig(caracalConfig({ gracefulRestartTimeSec: 60, originate: ['10.241.0.0/24'] }));
+    caracal.writeConfig(caracalConfig({ gracefulRestartTimeSec: 60, originate: ['10.241.0.0/24'], ...passive }));
     caracal.start();
     await established(caracal, 'after the restart');
     assert.ok(!existsSync(marker), 'the marker is consumed by the start');

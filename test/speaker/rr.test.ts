@@ -53,15 +53,17 @@ const speakerPeer = (address: string, extra: object = {}) => ({
 });
 
 async function established(s: CaracalSpeaker, n: number): Promise<void> {
+  let last: string[] = [];
   await waitFor(
     `${n} Established sessions on Caracal`,
     async () => {
       const ps = await s.peers();
-      return ps.filter((p) => p.state === 'Established').length === n || ps.map((p) => `${p.address} ${p.state}`);
+      last = ps.map((p) => `${p.address} ${p.state}`);
+      return ps.filter((p) => p.state === 'Established').length === n;
     },
     20_000,
-  ).then((v) => {
-    if (v !== true) throw new Error(`sessions: ${JSON.stringify(v)}`);
+  ).catch((e) => {
+    throw new Error(`${(e as Error).message}: ${last.join(', ')}\nCaracal log:\n${s.logTail()}`);
   });
 }
 
@@ -111,9 +113,7 @@ describe('route reflection (RFC 4456)', { skip }, () => {
     };
     const caracal = new CaracalSpeaker(lab, 'rr', dir, config);
     t.after(() => caracal.kill());
-    await established(caracal, 4).catch((e) => {
-      throw new Error(`${(e as Error).message}\nCaracal log:\n${caracal.logTail()}`);
-    });
+    await established(caracal, 4);
     await waitFor('Caracal to learn all four prefixes', async () => (await caracal.routes()).length === 4);
 
     // Client to client, both ways.
@@ -197,9 +197,7 @@ describe('route reflection (RFC 4456)', { skip }, () => {
       originate: ['10.211.0.0/24'],
     });
     t.after(() => caracal.kill());
-    await established(caracal, 1).catch((e) => {
-      throw new Error(`${(e as Error).message}\nCaracal log:\n${caracal.logTail()}`);
-    });
+    await established(caracal, 1);
     const r = await waitFor('Caracal to learn the FRR client’s prefix through BIRD', () =>
       caracal.route('10.212.0.0/24'),
     );
