@@ -275,10 +275,13 @@ class FakePeer {
 }
 
 describe('graceful restart, restarting speaker (in-process)', () => {
-  it('sets the R bit (and F) in the first OPEN after a restart only; stopForRestart sends no Cease', async (t) => {
-    const fake = new FakePeer();
+  it('sets the R bit (and F) in the first OPEN after a restart only; stopForRestart sends Cease only to non-GR peers', async (t) => {
+    const fake = new FakePeer(); // graceful restart on (the default)
+    const plain = new FakePeer(); // gracefulRestart: false in our config
     await new Promise<void>((r) => fake.server.listen(0, '127.0.0.4', r));
+    await new Promise<void>((r) => plain.server.listen(0, '127.0.0.5', r));
     const port = (fake.server.address() as AddressInfo).port;
+    const plainPort = (plain.server.address() as AddressInfo).port;
     const free = createServer();
     await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
     const listenPort = (free.address() as AddressInfo).port;
@@ -288,19 +291,25 @@ describe('graceful restart, restarting speaker (in-process)', () => {
         asn: 64512,
         routerId: '10.0.0.1',
         listen: { address: '127.0.0.1', port: listenPort },
-        peers: [{ address: '127.0.0.4', asn: 64512, port, connectRetrySec: 1, holdTimeSec: 9 }],
+        peers: [
+          { address: '127.0.0.4', asn: 64512, port, connectRetrySec: 1, holdTimeSec: 9 },
+          { address: '127.0.0.5', asn: 64512, port: plainPort, connectRetrySec: 1, gracefulRestart: false },
+        ],
       }),
       { restarting: true, backoff: { baseMs: 50, maxMs: 200 } },
     );
     t.after(async () => {
       await speaker.stop();
-      for (const s of fake.sockets) s.destroy();
+      for (const s of [...fake.sockets, ...plain.sockets]) s.destroy();
       await new Promise((r) => fake.server.close(r));
+      await new Promise((r) => plain.server.close(r));
     });
     await speaker.start();
-    const up = () => waitFor('the session', async () => speaker.peerStatus()[0]?.state === 'Established', 5000);
+    const up = () =>
+      waitFor('both sessions', async () => speaker.peerStatus().every((p) => p.state === 'Established'), 5000);
     await up();
     assert.deepEqual(fake.opens, [{ restarting: true, preserved: true }], 'first OPEN: R and F set');
+    assert.deepEqual(plain.opens, [{ restarting: false, preserved: false }], 'no GR capability: no R bit');
     fake.sockets[0]!.destroy(); // the session drops; Caracal reconnects
     await waitFor('a second OPEN', async () => fake.opens.length === 2, 5000);
     await up();
@@ -308,8 +317,9 @@ describe('graceful restart, restarting speaker (in-process)', () => {
 
     const before = fake.types.length;
     assert.deepEqual(await speaker.stopForRestart(), ['127.0.0.4'], 'the GR session is left to the process exit');
-    await new Promise((r) => setTimeout(r, 300)); // proving an absence: a Cease would be written at once
-    assert.ok(!fake.types.slice(before).includes(3), 'no NOTIFICATION on a restart-style stop');
+    await waitFor('Cease to the peer without graceful restart', async () => plain.types.includes(3), 5000);
+    await new Promise((r) => setTimeout(r, 300)); // proving an absence: the Cease above went out at once
+    assert.ok(!fake.types.slice(before).includes(3), 'no NOTIFICATION to the GR peer on a restart-style stop');
   });
 
   it('the restart marker counts only while younger than the restart time, and is consumed', () => {
