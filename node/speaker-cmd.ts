@@ -115,14 +115,15 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
       const forRestart = signal === 'SIGTERM' && gracefulRestart && config.peers.some((p) => p.gracefulRestart);
       log.info({ event: 'shutdown', signal, forRestart }, 'stopping the BGP speaker');
       const closed = new Promise((r) => api.server.close(r));
-      const left = forRestart ? await speaker.stopForRestart() : (await speaker.stop(), []);
-      if (forRestart) {
+      if (!forRestart) await speaker.stop();
+      else {
+        const left = await speaker.stopForRestart();
         try {
           mkdirSync(stateDir, { recursive: true });
           writeFileSync(marker, `${JSON.stringify({ stoppedAt: new Date().toISOString(), peers: left })}\n`);
         } catch (e) {
           log.warn(
-            { event: 'gracefulRestartMarker', marker, err: (e as Error).message },
+            { event: 'gracefulRestartMarker', marker, err: describeError(e) },
             'cannot write the graceful-restart marker: the next start will not set the R bit',
           );
         }
