@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<void> {
       case 'speaker': {
         const { runSpeaker } = await import('./speaker-cmd.js');
         code = await runSpeaker(rest);
-        process.exit(code); // sessions and timers are closed; do not wait for stray handles
+        return process.exit(code); // sessions and timers are closed; do not wait for stray handles
       }
       case 'version':
       case '--version':
