@@ -15,7 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { asSeq, attr, ipv4, OPT_T, u32, update, WK } from './malformed-support/craft.js';
-import { type Harness, PEERS, startHarness, until } from './malformed-support/harness.js';
+import { type Harness, PEERS, startHarness } from './malformed-support/harness.js';
+import { until } from './support/wait.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

@@ -22,8 +22,9 @@ import { buildOpen } from '../../speaker/session/config.js';
 import { Speaker } from '../../speaker/speaker.js';
 import { encodeKeepalive } from '../../speaker/wire/messages.js';
 import { decodeOpen, encodeOpen } from '../../speaker/wire/open.js';
-import { birdc, birdRoute, labSkipReason, runtime, waitFor } from './rrgr-support/daemons.js';
-import { CaracalSpeaker } from './rrgr-support/speaker.js';
+import { birdc, birdRoute, labSkipReason, runtime } from './support/daemons.js';
+import { SpeakerProcess } from './support/speaker-process.js';
+import { freePort, waitFor } from './support/wait.js';
 
 const skip = labSkipReason();
 const AS = 64512;
@@ -75,7 +76,7 @@ const caracalConfig = (extra: Partial<SpeakerConfigInput> = {}): SpeakerConfigIn
   ...extra,
 });
 
-async function established(s: CaracalSpeaker, what: string): Promise<void> {
+async function established(s: SpeakerProcess, what: string): Promise<void> {
   await waitFor(`${what}: Caracal's session with BIRD Established`, async () => {
     const [p] = await s.peers();
     return p?.state === 'Established';
@@ -121,7 +122,7 @@ describe('graceful restart (RFC 4724)', { skip }, () => {
         extraConfig: birdGrPeer(30),
       }),
     );
-    const caracal = new CaracalSpeaker(lab, 'caracal', dir, caracalConfig());
+    const caracal = new SpeakerProcess(lab, 'caracal', dir, caracalConfig());
     t.after(() => caracal.kill());
     await established(caracal, 'start');
     await waitFor('Caracal to learn both of BIRD’s prefixes', async () => (await caracal.routes()).length === 2);
@@ -157,18 +158,16 @@ describe('graceful restart (RFC 4724)', { skip }, () => {
       t,
       topology(`grb-${tag}`, { networks: ['10.233.0.0/24'], extraConfig: birdGrPeer(3) }),
     );
-    const caracal = new CaracalSpeaker(lab, 'caracal', dir, caracalConfig());
+    const caracal = new SpeakerProcess(lab, 'caracal', dir, caracalConfig());
     t.after(() => caracal.kill());
     await established(caracal, 'start');
     await waitFor('Caracal to learn BIRD’s prefix', async () => (await caracal.route('10.233.0.0/24')) !== undefined);
     await killBird(lab);
     const down = Date.now();
     await waitFor('the route kept, stale', async () => (await caracal.route('10.233.0.0/24'))?.stale === true);
-    await waitFor(
-      'the route removed after the 3 s restart time',
-      async () => (await caracal.routes()).length === 0,
-      10_000,
-    );
+    await waitFor('the route removed after the 3 s restart time', async () => (await caracal.routes()).length === 0, {
+      timeoutMs: 10_000,
+    });
     const took = Date.now() - down;
     assert.ok(took >= 2500, `the stale route went after ${took} ms, before the peer's 3 s restart time`);
   });
@@ -178,7 +177,7 @@ describe('graceful restart (RFC 4724)', { skip }, () => {
     const stateDir = join(dir, 'speaker-state');
     const passive = { peers: [{ address: '10.9.0.2', asn: AS, holdTimeSec: 9, passive: true }] };
     const args = ['--graceful-restart', '--state-dir', stateDir];
-    const caracal = new CaracalSpeaker(
+    const caracal = new SpeakerProcess(
       lab,
       'caracal',
       dir,
@@ -282,10 +281,7 @@ describe('graceful restart, restarting speaker (in-process)', () => {
     await new Promise<void>((r) => plain.server.listen(0, '127.0.0.5', r));
     const port = (fake.server.address() as AddressInfo).port;
     const plainPort = (plain.server.address() as AddressInfo).port;
-    const free = createServer();
-    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
-    const listenPort = (free.address() as AddressInfo).port;
-    await new Promise((r) => free.close(r));
+    const listenPort = await freePort('127.0.0.1');
     const speaker = new Speaker(
       SpeakerConfig.parse({
         asn: 64512,
@@ -306,18 +302,22 @@ describe('graceful restart, restarting speaker (in-process)', () => {
     });
     await speaker.start();
     const up = () =>
-      waitFor('both sessions', async () => speaker.peerStatus().every((p) => p.state === 'Established'), 5000);
+      waitFor('both sessions', async () => speaker.peerStatus().every((p) => p.state === 'Established'), {
+        timeoutMs: 5000,
+      });
     await up();
     assert.deepEqual(fake.opens, [{ restarting: true, preserved: true }], 'first OPEN: R and F set');
     assert.deepEqual(plain.opens, [{ restarting: false, preserved: false }], 'no GR capability: no R bit');
     fake.sockets[0]!.destroy(); // the session drops; Caracal reconnects
-    await waitFor('a second OPEN', async () => fake.opens.length === 2, 5000);
+    await waitFor('a second OPEN', async () => fake.opens.length === 2, { timeoutMs: 5000 });
     await up();
     assert.deepEqual(fake.opens[1], { restarting: false, preserved: true }, 'a later OPEN: R clear');
 
     const before = fake.types.length;
     assert.deepEqual(await speaker.stopForRestart(), ['127.0.0.4'], 'the GR session is left to the process exit');
-    await waitFor('Cease to the peer without graceful restart', async () => plain.types.includes(3), 5000);
+    await waitFor('Cease to the peer without graceful restart', async () => plain.types.includes(3), {
+      timeoutMs: 5000,
+    });
     await new Promise((r) => setTimeout(r, 300)); // proving an absence: the Cease above went out at once
     assert.ok(!fake.types.slice(before).includes(3), 'no NOTIFICATION to the GR peer on a restart-style stop');
   });

@@ -354,7 +354,7 @@ describe('caracal speaker interop with BIRD 2, FRR 8 and GoBGP 3', { skip }, () 
       stateRoot: join(dir, 'labs'),
     });
     startedAt = Date.now();
-    speaker = SpeakerProcess.start(lab, 'spk', dir, speakerConfig([...OWN.v4, ...OWN.v6]));
+    speaker = new SpeakerProcess(lab, 'spk', dir, speakerConfig([...OWN.v4, ...OWN.v6]));
   });
 
   after(async () => {

@@ -52,8 +52,9 @@ import {
   v6prefix,
   WK,
 } from './malformed-support/craft.js';
-import { type Harness, ORIGINATED, type PeerName, startHarness, until } from './malformed-support/harness.js';
+import { type Harness, ORIGINATED, type PeerName, startHarness } from './malformed-support/harness.js';
 import { openMessage, RawPeer } from './malformed-support/raw-peer.js';
+import { until } from './support/wait.js';
 
 const CORPUS = fileURLToPath(new URL('../fixtures/bgp/malformed/', import.meta.url));
 

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -24,8 +24,9 @@ import { encodeOpen } from '../../speaker/wire/open.js';
 import { parsePrefixKey } from '../../speaker/wire/prefix.js';
 import { Origin, type PathAttributes } from '../../speaker/wire/types.js';
 import { encodeEndOfRib, encodeUpdates } from '../../speaker/wire/update.js';
-import { labSkipReason, routeOn, waitFor } from './rrgr-support/daemons.js';
-import { CaracalSpeaker } from './rrgr-support/speaker.js';
+import { labSkipReason, routeOn } from './support/daemons.js';
+import { SpeakerProcess } from './support/speaker-process.js';
+import { freePort, waitFor } from './support/wait.js';
 
 const skip = labSkipReason();
 const AS = 64512;
@@ -52,7 +53,7 @@ const speakerPeer = (address: string, extra: object = {}) => ({
   ...extra,
 });
 
-async function established(s: CaracalSpeaker, n: number): Promise<void> {
+async function established(s: SpeakerProcess, n: number): Promise<void> {
   let last: string[] = [];
   await waitFor(
     `${n} Established sessions on Caracal`,
@@ -61,7 +62,7 @@ async function established(s: CaracalSpeaker, n: number): Promise<void> {
       last = ps.map((p) => `${p.address} ${p.state}`);
       return ps.filter((p) => p.state === 'Established').length === n;
     },
-    20_000,
+    { timeoutMs: 20_000 },
   ).catch((e) => {
     throw new Error(`${(e as Error).message}: ${last.join(', ')}\nCaracal log:\n${s.logTail()}`);
   });
@@ -111,7 +112,7 @@ describe('route reflection (RFC 4456)', { skip }, () => {
         speakerPeer(lan(14)),
       ],
     };
-    const caracal = new CaracalSpeaker(lab, 'rr', dir, config);
+    const caracal = new SpeakerProcess(lab, 'rr', dir, config);
     t.after(() => caracal.kill());
     await established(caracal, 4);
     await waitFor('Caracal to learn all four prefixes', async () => (await caracal.routes()).length === 4);
@@ -189,7 +190,7 @@ describe('route reflection (RFC 4456)', { skip }, () => {
         { lan: 'fabric', members: { client: ['10.9.0.1/24'], reflector: ['10.9.0.50/24'], frr: ['10.9.0.12/24'] } },
       ],
     });
-    const caracal = new CaracalSpeaker(lab, 'client', dir, {
+    const caracal = new SpeakerProcess(lab, 'client', dir, {
       asn: AS,
       routerId: '10.0.0.1',
       listen: { address: '10.9.0.1', port: 179 },
@@ -217,13 +218,7 @@ describe('route reflection (RFC 4456)', { skip }, () => {
   });
 
   it('drops a route carrying our ORIGINATOR_ID or our cluster id in CLUSTER_LIST (in-process, hand-made peer)', async (t) => {
-    const port = await new Promise<number>((resolve) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
+    const port = await freePort('127.0.0.1');
     const config = SpeakerConfig.parse({
       asn: AS,
       routerId: '10.0.0.1',

@@ -4,30 +4,14 @@
  * with real sockets. Interop with BIRD, FRR and GoBGP lives in test/speaker/interop.test.ts on lab/.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { SpeakerConfig, type SpeakerConfigInput } from '../../model/speaker-config.js';
 import { Speaker } from '../../speaker/speaker.js';
 import { startStatusApi } from '../../speaker/status-api.js';
+import { freePort, until as poll } from './support/wait.js';
 
-async function freePort(host: string): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, host, r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Polls every 20 ms, for up to 10 s. */
+const until = <T>(what: string, fn: () => T | undefined | false): Promise<T> => poll(what, fn, 10_000, 20);
 
 const FAST = { backoff: { baseMs: 50, maxMs: 200 } };
 

@@ -3,32 +3,13 @@
  * and flap tests. Raw peers (raw-peer.ts) dial it from those addresses. Error-level logs are captured, so
  * an exception the session layer swallowed ("sessionInternalError") still fails a test.
  */
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { pino } from 'pino';
 import { SpeakerConfig } from '../../../model/speaker-config.js';
 import { Speaker } from '../../../speaker/speaker.js';
 import { parsePrefixKey } from '../../../speaker/wire/prefix.js';
 import type { PathAttributes } from '../../../speaker/wire/types.js';
+import { freePort, until } from '../support/wait.js';
 import { RawPeer, type RawPeerOptions } from './raw-peer.js';
-
-export async function freePort(host: string): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, host, r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-export async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 export const SPEAKER_AS = 65001;
 export const SPEAKER_ID = '10.0.0.1';
