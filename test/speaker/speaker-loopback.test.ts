@@ -94,7 +94,7 @@ describe('speaker over loopback', () => {
   });
 
   it('eBGP with explicit policies: our AS is prepended and next hop is self', async () => {
-    const { sa, sb, stop } = await pair(
+    const { sb, stop } = await pair(
       { asn: 65001, originate: ['10.244.1.0/26'] },
       { asn: 65002 },
       { import: 'accept-all', export: 'originated' },
