@@ -15,7 +15,9 @@
  *
  * bench/bgp/feeder-cli.ts runs this as a child process inside the feeder's network namespace.
  */
+
 import { createConnection, type Socket } from 'node:net';
+import { seededRandom } from '../../common/random.js';
 import {
   Afi,
   AS_TRANS,
@@ -72,17 +74,8 @@ export interface Feed {
   readonly attrSets: number;
 }
 
-/** A small deterministic PRNG (mulberry32), so every run announces the same table. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** Deterministic, so every run announces the same table. */
+export const prng = seededRandom;
 
 const FIRST = 0x0b000000; // 11.0.0.0
 const LIMIT = 0x64000000; // 100.0.0.0: stay clear of 100.64/10 and everything special above it

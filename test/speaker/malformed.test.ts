@@ -19,12 +19,14 @@
  * CARACAL_FUZZ_SEED fixes the seed (printed on failure); CARACAL_FUZZ_CASES changes the count (default 500);
  * CARACAL_MALFORMED_TABLE=FILE writes "case | expected | observed" lines and the fuzz reaction counts.
  */
+
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { seededRandom } from '../../common/random.js';
 import { encodeKeepalive } from '../../speaker/wire/messages.js';
 import { encodeOpen } from '../../speaker/wire/open.js';
 import { MessageType } from '../../speaker/wire/types.js';
@@ -235,17 +237,6 @@ describe('malformed messages on a live session: timers', () => {
 
 // -----------------------------------------------------------------------------------------------------------
 // Random corruption
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FUZZ = 'fuzz' as const;
 
@@ -576,7 +567,7 @@ describe('malformed messages on a live session: random corruption', () => {
   it('random corruptions of valid UPDATE / OPEN / ROUTE-REFRESH: the speaker never throws and always reacts', async () => {
     const seed = Number(process.env.CARACAL_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
     const count = Number(process.env.CARACAL_FUZZ_CASES ?? 500);
-    const rnd = mulberry32(seed);
+    const rnd = seededRandom(seed);
     nextFlavour = () => FLAVOURS[Math.floor(rnd() * FLAVOURS.length)]!;
     const tpl = templates();
     const failures: string[] = [];
