@@ -1,0 +1,216 @@
+/**
+ * The effectful shell around `codec.ts`: one NETLINK_ROUTE socket through koffi and libc (socket, bind,
+ * setsockopt, send, recv, close, strerror). A request is one send() of a whole encoded batch, then recv() until
+ * every sequence number has its ACK or error, so one bad route fails alone while the rest land. Dumps are read
+ * part by part until NLMSG_DONE and decoded per recv() (streamed, never buffered whole).
+ *
+ * It works in the network namespace of the calling process (tests run it under `ip netns exec`).
+ *
+ * Hazards: the calls block the event loop (each batch of 1000 routes takes about 5 ms in the kernel); a recv
+ * timeout (SO_RCVTIMEO, 5 s) turns a lost ACK into an error rather than a hang. ENOBUFS on recv means the
+ * kernel dropped messages (receive buffer overrun): the request fails as a whole and the caller resyncs.
+ * NLM_F_DUMP_INTR on a dump part means the table changed during the dump: `dumpRoutes` retries up to 3 times.
+ *
+ * Leaves out: multicast groups (route monitoring), setns(2), non-blocking I/O through libuv.
+ */
+import koffi from 'koffi';
+import { CaracalError, ErrorCodes } from '../../common/errors.js';
+import { decodeMessages, encodeRouteDump, NlmFlag, type Route, type RouteFamily } from './codec.js';
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const NETLINK_ROUTE = 0;
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+const SO_RCVBUF = 8;
+const SO_RCVTIMEO = 20;
+const SO_SNDBUFFORCE = 32;
+const SO_RCVBUFFORCE = 33;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+const EINTR = 4;
+const SOCK_BUF_BYTES = 4 << 20;
+const RECV_BUF_BYTES = 1 << 20;
+
+/** The outcome of one request message: `errno` 0 for success. */
+export interface AckResult {
+  seq: number;
+  errno: number;
+  /** strerror text plus the kernel's extended-ack message when it sent one. */
+  message?: string | undefined;
+}
+
+interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Buffer, len: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  send(fd: number, buf: Buffer, len: number, flags: number): number;
+  recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  close(fd: number): number;
+  strerror(errnum: number): string;
+}
+
+let libc: Libc | undefined;
+function lib(): Libc {
+  if (!libc) {
+    const h = koffi.load('libc.so.6');
+    libc = {
+      socket: h.func('int socket(int, int, int)'),
+      bind: h.func('int bind(int, void *, uint32_t)'),
+      setsockopt: h.func('int setsockopt(int, int, int, void *, uint32_t)'),
+      send: h.func('intptr_t send(int, void *, size_t, int)'),
+      recv: h.func('intptr_t recv(int, _Out_ void *, size_t, int)'),
+      close: h.func('int close(int)'),
+      strerror: h.func('const char *strerror(int)'),
+    } as Libc;
+  }
+  return libc;
+}
+
+function errnoError(what: string, errno = koffi.errno()): CaracalError {
+  return new CaracalError(ErrorCodes.Internal, `Cannot ${what}: ${lib().strerror(errno)} (errno ${errno})`, {
+    details: { errno },
+  });
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v, 0);
+  return b;
+}
+
+export class NetlinkSocket {
+  #fd: number;
+  #seq: number;
+  readonly #rx = Buffer.alloc(RECV_BUF_BYTES);
+
+  private constructor(fd: number) {
+    this.#fd = fd;
+    this.#seq = (Date.now() & 0x3fffffff) >>> 0;
+  }
+
+  /**
+   * Open and bind a NETLINK_ROUTE socket in the current network namespace.
+   * @example const nl = NetlinkSocket.open(); try { ... } finally { nl.close(); }
+   */
+  static open(): NetlinkSocket {
+    const c = lib();
+    const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) throw errnoError('open a netlink socket');
+    try {
+      const sa = Buffer.alloc(12); // struct sockaddr_nl: family, pad, pid (0 = kernel assigns), groups
+      sa.writeUInt16LE(AF_NETLINK, 0);
+      if (c.bind(fd, sa, sa.length) < 0) throw errnoError('bind the netlink socket');
+      const one = u32(1);
+      c.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, one, 4); // best effort: older kernels lack it
+      c.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, one, 4);
+      const size = u32(SOCK_BUF_BYTES);
+      // *BUFFORCE ignores rmem_max/wmem_max but needs CAP_NET_ADMIN; fall back to the capped option.
+      if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) < 0) c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
+      if (c.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, size, 4) < 0) c.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, size, 4);
+      const tv = Buffer.alloc(16); // struct timeval { tv_sec; tv_usec } on 64-bit
+      tv.writeBigInt64LE(5n, 0);
+      c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
+    } catch (e) {
+      c.close(fd);
+      throw e;
+    }
+    return new NetlinkSocket(fd);
+  }
+
+  /** Reserve `n` consecutive sequence numbers; returns the first. */
+  nextSeq(n: number): number {
+    if (this.#seq + n > 0xffffffff) this.#seq = 1; // wrap early: a batch's numbers stay increasing
+    const s = this.#seq;
+    this.#seq += n;
+    return s;
+  }
+
+  /**
+   * Send one encoded batch (every message with NLM_F_ACK and consecutive sequence numbers, the first message's
+   * seq first; get them from `nextSeq`), then read until each has its ACK or error. Results in seq order.
+   */
+  async request(batch: Buffer, expectAcks: number): Promise<AckResult[]> {
+    return this.requestSync(batch, expectAcks);
+  }
+
+  requestSync(batch: Buffer, expectAcks: number): AckResult[] {
+    if (expectAcks === 0) return [];
+    const firstSeq = batch.readUInt32LE(8);
+    this.#sendAll(batch);
+    const results: (AckResult | undefined)[] = new Array(expectAcks).fill(undefined);
+    let pending = expectAcks;
+    while (pending > 0) {
+      for (const m of decodeMessages(this.#recv('read netlink ACKs'))) {
+        if (m.kind !== 'ack') continue;
+        const i = (m.seq - firstSeq) >>> 0;
+        if (i >= expectAcks || results[i] !== undefined) continue; // a stale reply from an earlier request
+        const message =
+          m.error === 0 ? undefined : m.message ? `${lib().strerror(m.error)}: ${m.message}` : lib().strerror(m.error);
+        results[i] = { seq: m.seq, errno: m.error, message };
+        pending--;
+      }
+    }
+    return results as AckResult[];
+  }
+
+  /** All routes of one family (every table), optionally only one table and/or one protocol. */
+  dumpRoutes(family: RouteFamily, filter: { table?: number; protocol?: number } = {}): Route[] {
+    for (let attempt = 0; ; attempt++) {
+      const { routes, interrupted } = this.#dumpOnce(family, filter);
+      if (!interrupted || attempt >= 2) return routes;
+    }
+  }
+
+  #dumpOnce(
+    family: RouteFamily,
+    filter: { table?: number; protocol?: number },
+  ): { routes: Route[]; interrupted: boolean } {
+    const seq = this.nextSeq(1);
+    this.#sendAll(encodeRouteDump(family, seq));
+    const routes: Route[] = [];
+    let interrupted = false;
+    for (;;) {
+      for (const m of decodeMessages(this.#recv('read a route dump'))) {
+        if (m.seq !== seq) continue;
+        if (m.kind === 'ack' && m.error !== 0) throw errnoError('dump routes', m.error);
+        if (m.kind === 'done') return { routes, interrupted: interrupted || (m.flags & NlmFlag.DumpIntr) !== 0 };
+        if (m.kind !== 'route') continue;
+        if (m.flags & NlmFlag.DumpIntr) interrupted = true;
+        const r = m.route;
+        if (filter.protocol !== undefined && r.protocol !== filter.protocol) continue;
+        if (filter.table !== undefined && r.table !== filter.table) continue;
+        routes.push(r);
+      }
+    }
+  }
+
+  close(): void {
+    if (this.#fd >= 0) lib().close(this.#fd);
+    this.#fd = -1;
+  }
+
+  #sendAll(buf: Buffer): void {
+    if (this.#fd < 0) throw new CaracalError(ErrorCodes.Internal, 'Cannot send to netlink: the socket is closed');
+    for (;;) {
+      const n = Number(lib().send(this.#fd, buf, buf.length, 0));
+      if (n === buf.length) return;
+      const errno = koffi.errno();
+      if (n < 0 && errno === EINTR) continue;
+      throw n < 0
+        ? errnoError(`send ${buf.length} bytes to netlink`, errno)
+        : new CaracalError(ErrorCodes.Internal, `Cannot send to netlink: short send ${n} of ${buf.length} bytes`);
+    }
+  }
+
+  #recv(what: string): Buffer {
+    for (;;) {
+      const n = Number(lib().recv(this.#fd, this.#rx, this.#rx.length, 0));
+      if (n >= 0) return this.#rx.subarray(0, n);
+      const errno = koffi.errno();
+      if (errno !== EINTR) throw errnoError(what, errno);
+    }
+  }
+}
