@@ -67,6 +67,11 @@ describe('encodeRouteBatch()', () => {
     assert.equal(b.toString('hex'), want.toString('hex'));
   });
 
+  it('sets CREATE|EXCL instead of CREATE|REPLACE when asked', () => {
+    const b = encodeRouteBatch([{ kind: 'replace', route: V4_LINK }], 1, { excl: true });
+    assert.equal(b.readUInt16LE(6), 0x1 | 0x4 | 0x400 | 0x200);
+  });
+
   it('omits RTA_DST for a default route', () => {
     const b = encodeRouteBatch([{ kind: 'replace', route: { ...V4_LINK, dst: '0.0.0.0', prefixLen: 0 } }], 1);
     assert.equal(b.length, NLMSG_HDRLEN + 12 + 8);
@@ -131,6 +136,33 @@ describe('decodeMessages()', () => {
   it('throws a TypeError on a truncated message', () => {
     const b = encodeRouteBatch([{ kind: 'replace', route: V4_LINK }], 1);
     assert.throws(() => decodeMessages(b.subarray(0, 30)), TypeError);
+  });
+});
+
+describe('decodeMessages() on random bytes', () => {
+  it('returns messages or throws a TypeError, nothing else (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(60), { maxLength: 4 }), (bytes, lens) => {
+        // Random bytes, sometimes behind plausible headers so the body decoders run too.
+        const parts: Buffer[] = [];
+        for (const n of lens) {
+          const body = Buffer.from(bytes.subarray(0, n));
+          const h = Buffer.alloc(16);
+          h.writeUInt32LE(16 + ((body.length + 3) & ~3), 0);
+          h.writeUInt16LE([2, 3, 24, 99][n % 4] ?? 24, 4);
+          h.writeUInt16LE(n % 2 ? 0x300 : 0, 6);
+          parts.push(h, body, Buffer.alloc(((body.length + 3) & ~3) - body.length));
+        }
+        parts.push(Buffer.from(bytes));
+        for (const buf of [Buffer.concat(parts), Buffer.from(bytes)]) {
+          try {
+            decodeMessages(buf);
+          } catch (e) {
+            assert.ok(e instanceof TypeError, String(e));
+          }
+        }
+      }),
+    );
   });
 });
 

@@ -203,16 +203,17 @@ function putU32(out: Buffer, p: number, type: number, v: number): number {
 }
 
 /**
- * Encode every op into one Buffer, sequence numbers `seqStart, seqStart+1, ...` in op order.
+ * Encode every op into one Buffer, sequence numbers `seqStart, seqStart+1, ...` in op order. With `excl`, a
+ * replace becomes create-only (NLM_F_CREATE|NLM_F_EXCL: EEXIST if the route is there).
  * @example encodeRouteBatch([{ kind: 'replace', route }], 1) // one RTM_NEWROUTE with seq 1
  */
-export function encodeRouteBatch(ops: readonly RouteOp[], seqStart: number): Buffer {
+export function encodeRouteBatch(ops: readonly RouteOp[], seqStart: number, opts: { excl?: boolean } = {}): Buffer {
   let size = 0;
   for (const op of ops) size += sizeRouteMessage(op.kind, op.route);
   const out = Buffer.allocUnsafe(size);
   let off = 0;
   let seq = seqStart;
-  for (const op of ops) off = encodeRouteMessage(op.kind, op.route, seq++, out, off);
+  for (const op of ops) off = encodeRouteMessage(op.kind, op.route, seq++, out, off, opts);
   return out;
 }
 
@@ -325,13 +326,13 @@ export function decodeRoute(body: Buffer): Route | undefined {
         if (len >= 4 + alen) route.gateway = readAddr(family, body, v);
         break;
       case RtaType.Oif:
-        route.oif = body.readUInt32LE(v);
+        if (len >= 8) route.oif = body.readUInt32LE(v);
         break;
       case RtaType.Priority:
-        route.priority = body.readUInt32LE(v);
+        if (len >= 8) route.priority = body.readUInt32LE(v);
         break;
       case RtaType.Table:
-        route.table = body.readUInt32LE(v);
+        if (len >= 8) route.table = body.readUInt32LE(v);
         break;
     }
     p += align4(len);
