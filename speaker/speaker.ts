@@ -12,8 +12,12 @@
  * they are swept per AFI on the peer's End-of-RIB (LocRib.applyMessage) or all at once when the peer's
  * advertised restart time runs out.
  *
+ * Best routes for the FIB: the Speaker is a RouteFeed (model/route-feed.ts). Each flush that has listeners
+ * turns its dirty keys into one batch of BestRouteChanges (learned best → next hop; none, or our own
+ * origination → withdrawn); with no listener it costs nothing.
+ *
  * Leaves out: reading BGPPeer/BGPConfiguration resources (the node agent maps them to this config), FIB
- * installation (felix consumes best routes), ADD-PATH send.
+ * installation (felix consumes best routes through the RouteFeed; node/ wires it), ADD-PATH send.
  */
 import { networkInterfaces } from 'node:os';
 import type { Clock } from '../common/clock.js';
@@ -22,8 +26,10 @@ import { describeError } from '../common/errors.js';
 import { type Logger, logger as rootLogger } from '../common/logger.js';
 import type { BgpPeerStatus, BgpRouteStatus, BgpRoutesResponse } from '../model/bgp-status.js';
 import { parseIp } from '../model/ip.js';
+import type { BestRouteChange, RouteFeed } from '../model/route-feed.js';
 import type { SpeakerConfig, SpeakerPeerConfig } from '../model/speaker-config.js';
 import { BUILTIN_POLICIES, compilePolicy, effectivePolicy, type Policy } from './policy/policy.js';
+import type { Path } from './rib/adj-rib-in.js';
 import { AdjRibOut, type OutUpdate } from './rib/adj-rib-out.js';
 import { LocRib, type RouteView } from './rib/loc-rib.js';
 import { IPV4_UNICAST, IPV6_UNICAST, type SessionConfig } from './session/config.js';
@@ -33,7 +39,7 @@ import { Listener, type Md5Port, normalizeAddress, Peer } from './session/peer.j
 import { wireUpdateDecoder } from './session/update-decoder.js';
 import { errorText } from './wire/errors.js';
 import { encodeRouteRefresh, RouteRefreshSubtype } from './wire/messages.js';
-import { formatIpv4, parsePrefixKey } from './wire/prefix.js';
+import { formatIpv4, formatPrefixKey, parsePrefixKey } from './wire/prefix.js';
 import {
   Afi,
   type AfiSafi,
@@ -107,7 +113,14 @@ export function linkIpv6For(v4: string, interfaces = networkInterfaces()): strin
   return undefined;
 }
 
-export class Speaker {
+/** The FIB's view of a best path: learned ones only; our own originations are never installed. */
+function fibNextHop(best: Path | undefined): string | undefined {
+  if (!best || best.local) return undefined;
+  const nh = best.attrs.nextHop;
+  return nh === '' ? undefined : nh;
+}
+
+export class Speaker implements RouteFeed {
   readonly config: SpeakerConfig;
   readonly rib: LocRib;
   readonly #deps: SpeakerDeps;
@@ -117,6 +130,7 @@ export class Speaker {
   readonly #policies = new Map<string, Policy>();
   #listener: Listener | undefined;
   #flushQueued = false;
+  readonly #routeListeners = new Set<(changes: readonly BestRouteChange[]) => void>();
   #originated: PrefixKey[] = [];
   #started = false;
 
@@ -406,7 +420,48 @@ export class Speaker {
       const dirty = this.rib.takeDirty();
       if (dirty.v4.length === 0 && dirty.v6.length === 0) return;
       for (const e of this.#peers.values()) if (e.out) this.#send(e, e.out.sync(dirty));
+      if (this.#routeListeners.size > 0) this.#publishRoutes(dirty);
     });
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // RouteFeed (model/route-feed.ts): best learned routes for felix's FIB
+
+  onChanges(listener: (changes: readonly BestRouteChange[]) => void): () => void {
+    this.#routeListeners.add(listener);
+    return () => void this.#routeListeners.delete(listener);
+  }
+
+  snapshot(): BestRouteChange[] {
+    const out: BestRouteChange[] = [];
+    this.rib.forEachBest((key, best) => {
+      const nextHop = fibNextHop(best);
+      if (nextHop !== undefined) out.push({ prefix: formatPrefixKey(key), nextHop });
+    });
+    return out;
+  }
+
+  /** One batch per flush: the dirty keys (deduplicated; takeDirty may repeat them) and their best now. */
+  #publishRoutes(dirty: { v4: readonly number[]; v6: readonly string[] }): void {
+    const seen = new Set<PrefixKey>();
+    const changes: BestRouteChange[] = [];
+    for (const list of [dirty.v4, dirty.v6]) {
+      for (const key of list) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const nextHop = fibNextHop(this.rib.best(key));
+        changes.push(
+          nextHop === undefined ? { prefix: formatPrefixKey(key) } : { prefix: formatPrefixKey(key), nextHop },
+        );
+      }
+    }
+    for (const l of this.#routeListeners) {
+      try {
+        l(changes);
+      } catch (err) {
+        this.#log.error({ event: 'routeFeedListenerFailed', err: describeError(err) }, 'a best-route listener threw');
+      }
+    }
   }
 
   /**
