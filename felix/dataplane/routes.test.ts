@@ -1,0 +1,270 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { CaracalError, ErrorCodes } from '../../common/errors.js';
+import type { Route, RouteKey, RouteOp, RouteOpResult, RoutePort } from '../../kernel/netlink/routes.js';
+import { routeKey } from '../../kernel/netlink/routes.js';
+import { DEFAULT_METRIC, planRouteOps, RouteTable, routeForChange } from './routes.js';
+
+const PROTO = 44;
+const O = { protocol: PROTO, table: 254, metric: DEFAULT_METRIC };
+const route = (prefix: string, nextHop: string, over: Partial<Route> = {}): Route => ({
+  ...routeForChange({ prefix, nextHop }, O)!,
+  ...over,
+});
+const key = (r: Route) => routeKey(r);
+const map = (...rs: Route[]) => new Map(rs.map((r) => [key(r), r]));
+
+/** A kernel that holds routes of every protocol; `fail` makes ops on those keys fail (errno 101). */
+class FakePort implements RoutePort {
+  readonly routes = new Map<string, Route>(); // key|protocol → route
+  readonly fail = new Set<RouteKey>();
+  readonly batches: RouteOp[][] = [];
+  lists = 0;
+  throwNext = false;
+
+  add(r: Route): void {
+    this.routes.set(`${key(r)}|${r.protocol}`, r);
+  }
+  owned(protocol = PROTO): Route[] {
+    return [...this.routes.values()].filter((r) => r.protocol === protocol);
+  }
+  async listOwnedRoutes(protocol: number): Promise<Map<RouteKey, Route>> {
+    this.lists++;
+    return new Map(this.owned(protocol).map((r) => [key(r), r]));
+  }
+  async applyBatch<Op extends RouteOp>(ops: readonly Op[]): Promise<RouteOpResult<Op>[]> {
+    if (this.throwNext) {
+      this.throwNext = false;
+      throw new Error('netlink socket closed');
+    }
+    this.batches.push([...ops]);
+    return ops.map((op) => {
+      const k = key(op.route);
+      if (this.fail.has(k)) {
+        return {
+          op,
+          error: new CaracalError(ErrorCodes.Internal, `Cannot ${op.kind} route ${k}`, { details: { errno: 101 } }),
+        };
+      }
+      if (op.kind === 'delete') this.routes.delete(`${k}|${op.route.protocol}`);
+      else this.add(op.route);
+      return { op };
+    });
+  }
+}
+
+describe('planRouteOps()', () => {
+  const a = route('10.244.1.0/26', '192.168.1.11');
+  const a2 = route('10.244.1.0/26', '192.168.1.12');
+  const b = route('fd00:10:244:1::/122', 'fd00::11');
+  const cases: { name: string; desired: Route[]; actual: Route[]; dirty: Route[]; want: RouteOp[] }[] = [
+    {
+      name: 'adds a desired route the kernel lacks',
+      desired: [a, b],
+      actual: [],
+      dirty: [a, b],
+      want: [
+        { kind: 'replace', route: a },
+        { kind: 'replace', route: b },
+      ],
+    },
+    {
+      name: 'replaces a route whose next hop changed',
+      desired: [a2],
+      actual: [a],
+      dirty: [a],
+      want: [{ kind: 'replace', route: a2 }],
+    },
+    {
+      name: 'deletes an actual route no longer desired',
+      desired: [],
+      actual: [a],
+      dirty: [a],
+      want: [{ kind: 'delete', route: a }],
+    },
+    { name: 'does nothing when actual equals desired', desired: [a, b], actual: [a, b], dirty: [a, b], want: [] },
+    { name: 'visits only dirty keys', desired: [a, b], actual: [], dirty: [b], want: [{ kind: 'replace', route: b }] },
+    { name: 'ignores kernel-added flag bits', desired: [a], actual: [{ ...a, flags: 0x200 }], dirty: [a], want: [] },
+  ];
+  for (const c of cases) {
+    it(`planRouteOps() ${c.name}`, () => {
+      assert.deepEqual(planRouteOps(map(...c.desired), map(...c.actual), c.dirty.map(key)), c.want);
+    });
+  }
+  it('planRouteOps() deletes then adds when the metric changes (an IPv4 replace would add a second route)', () => {
+    const old = { ...a, priority: 20 };
+    assert.deepEqual(planRouteOps(map(a), map(old), [key(a)]), [
+      { kind: 'delete', route: old },
+      { kind: 'replace', route: a },
+    ]);
+  });
+});
+
+describe('planRouteOps() property', () => {
+  it('planRouteOps() with every key dirty, applied to actual, makes actual equal desired', () => {
+    const prefixes = ['10.244.1.0/26', '10.244.2.0/26', '10.244.3.0/26', 'fd00:1::/64'];
+    const arbRoutes = fc
+      .array(
+        fc.record({
+          i: fc.nat(prefixes.length - 1),
+          hop: fc.constantFrom('1', '2', '3'),
+          metric: fc.constantFrom(1024, 20),
+        }),
+      )
+      .map((xs) =>
+        map(
+          ...xs.map(({ i, hop, metric }) => {
+            const p = prefixes[i]!;
+            return route(p, p.includes(':') ? `fd00::${hop}` : `192.168.1.${hop}`, { priority: metric });
+          }),
+        ),
+      );
+    fc.assert(
+      fc.property(arbRoutes, arbRoutes, (desired, actual0) => {
+        const actual = new Map(actual0);
+        const ops = planRouteOps(desired, actual, new Set([...desired.keys(), ...actual.keys()]));
+        for (const op of ops) {
+          if (op.kind === 'delete') actual.delete(key(op.route));
+          else actual.set(key(op.route), op.route);
+        }
+        assert.deepEqual(actual, new Map(desired));
+        assert.deepEqual(planRouteOps(desired, actual, desired.keys()), [], 'a second plan is empty');
+      }),
+    );
+  });
+});
+
+describe('routeForChange()', () => {
+  it('routeForChange() builds a gateway route with our protocol, table and metric', () => {
+    assert.deepEqual(routeForChange({ prefix: '10.244.1.0/26', nextHop: '192.168.1.11' }, O), {
+      family: 4,
+      dst: '10.244.1.0',
+      prefixLen: 26,
+      table: 254,
+      protocol: PROTO,
+      scope: 0,
+      type: 1,
+      gateway: '192.168.1.11',
+      priority: 1024,
+      flags: 0,
+    });
+  });
+  it('routeForChange() refuses withdrawn, wrong-family and IPv4-mapped next hops', () => {
+    assert.equal(routeForChange({ prefix: '10.244.1.0/26' }, O), undefined);
+    assert.equal(routeForChange({ prefix: '10.244.1.0/26', nextHop: 'fd00::1' }, O), undefined);
+    assert.equal(routeForChange({ prefix: 'fd00:1::/64', nextHop: '::ffff:192.168.1.1' }, O), undefined);
+    assert.equal(routeForChange({ prefix: 'bad', nextHop: '192.168.1.1' }, O), undefined);
+  });
+});
+
+describe('RouteTable', () => {
+  it('apply() installs desired routes in one batch, and is a no-op the second time', async () => {
+    const port = new FakePort();
+    const t = new RouteTable({ port, protocol: PROTO, resyncIntervalMs: 0 });
+    t.setRoutes([
+      { prefix: '10.244.1.0/26', nextHop: '192.168.1.11' },
+      { prefix: 'fd00:10:244:1::/122', nextHop: 'fd00::11' },
+    ]);
+    assert.equal(port.batches.length, 0, 'setRoutes does no I/O');
+    const r = await t.apply();
+    assert.deepEqual(r, { resynced: true, ops: 2, failed: [] });
+    assert.equal(port.batches.length, 1);
+    assert.equal(port.owned().length, 2);
+    assert.deepEqual(await t.apply(), { resynced: false, ops: 0, failed: [] });
+    assert.equal(port.lists, 1);
+  });
+
+  it('apply() replaces on a next-hop change and deletes on withdrawal', async () => {
+    const port = new FakePort();
+    const t = new RouteTable({ port, protocol: PROTO, resyncIntervalMs: 0 });
+    t.applyChanges([{ prefix: '10.244.1.0/26', nextHop: '192.168.1.11' }]);
+    await t.apply();
+    t.applyChanges([{ prefix: '10.244.1.0/26', nextHop: '192.168.1.12' }]);
+    await t.apply();
+    assert.equal(port.owned()[0]!.gateway, '192.168.1.12');
+    t.applyChanges([{ prefix: '10.244.1.0/26' }]);
+    await t.apply();
+    assert.equal(port.owned().length, 0);
+  });
+
+  it('apply() keeps a failed op dirty and retries it on the next apply(), the rest landing', async () => {
+    const port = new FakePort();
+    const t = new RouteTable({ port, protocol: PROTO, resyncIntervalMs: 0 });
+    const bad = route('10.244.2.0/26', '192.168.9.9');
+    port.fail.add(key(bad));
+    t.setRoutes([
+      { prefix: '10.244.1.0/26', nextHop: '192.168.1.11' },
+      { prefix: '10.244.2.0/26', nextHop: '192.168.9.9' },
+    ]);
+    const r1 = await t.apply();
+    assert.equal(r1.failed.length, 1);
+    assert.equal(r1.failed[0]!.key, key(bad));
+    assert.equal(port.owned().length, 1, 'the good route landed');
+    assert.ok(t.pending);
+    port.fail.clear();
+    const r2 = await t.apply();
+    assert.equal(r2.resynced, true, 'a failure forces a resync');
+    assert.equal(r2.ops, 1, 'only the failed route is retried');
+    assert.equal(port.owned().length, 2);
+  });
+
+  it('apply() keeps every op dirty when the port throws, and rethrows', async () => {
+    const port = new FakePort();
+    const t = new RouteTable({ port, protocol: PROTO, resyncIntervalMs: 0 });
+    t.setRoutes([{ prefix: '10.244.1.0/26', nextHop: '192.168.1.11' }]);
+    port.throwNext = true;
+    await assert.rejects(t.apply(), /socket closed/);
+    assert.equal((await t.apply()).ops, 1);
+    assert.equal(port.owned().length, 1);
+  });
+
+  it('the first apply() sweeps stale owned routes and never touches another protocol or table', async () => {
+    const port = new FakePort();
+    const stale = route('10.244.9.0/26', '192.168.1.99');
+    const kept = route('10.244.1.0/26', '192.168.1.11');
+    const foreign = route('10.244.9.0/26', '192.168.1.1', { protocol: 4 }); // proto static, same prefix
+    const otherTable = route('10.244.8.0/26', '192.168.1.1', { table: 100 });
+    for (const r of [stale, kept, foreign, otherTable]) port.add(r);
+    const t = new RouteTable({ port, protocol: PROTO, resyncIntervalMs: 0 });
+    t.setRoutes([{ prefix: '10.244.1.0/26', nextHop: '192.168.1.11' }]);
+    const r = await t.apply();
+    assert.deepEqual(port.batches, [[{ kind: 'delete', route: stale }]], 'the kept route is recognised, not rewritten');
+    assert.equal(r.ops, 1);
+    assert.deepEqual([...port.routes.values()].map(key).sort(), [key(kept), key(foreign), key(otherTable)].sort());
+  });
+
+  it('apply() resyncs again once resyncIntervalMs has passed (drift is repaired)', async () => {
+    let now = 1_000_000;
+    const clock = { now: () => now, setTimeout: () => ({ cancel() {} }) };
+    const port = new FakePort();
+    const t = new RouteTable({ port, protocol: PROTO, clock, resyncIntervalMs: 90_000 });
+    t.setRoutes([{ prefix: '10.244.1.0/26', nextHop: '192.168.1.11' }]);
+    await t.apply();
+    port.routes.clear(); // someone deleted our route
+    assert.equal(t.pending, false);
+    now += 90_000;
+    assert.equal(t.pending, true);
+    const r = await t.apply();
+    assert.equal(r.resynced, true);
+    assert.equal(port.owned().length, 1);
+  });
+
+  it('setRoutes() replaces the desired set: prefixes left out are removed', async () => {
+    const port = new FakePort();
+    const t = new RouteTable({ port, protocol: PROTO, resyncIntervalMs: 0 });
+    t.setRoutes([
+      { prefix: '10.244.1.0/26', nextHop: '192.168.1.11' },
+      { prefix: '10.244.2.0/26', nextHop: '192.168.1.12' },
+    ]);
+    await t.apply();
+    t.setRoutes([{ prefix: '10.244.2.0/26', nextHop: '192.168.1.12' }]);
+    await t.apply();
+    assert.deepEqual(
+      port.owned().map((r) => r.dst),
+      ['10.244.2.0'],
+    );
+    t.applyChanges([{ prefix: '10.244.3.0/26', nextHop: 'fd00::1' }]);
+    assert.equal(t.unusable, 1);
+  });
+});
