@@ -168,10 +168,10 @@ describe('RouteTable', () => {
     ]);
     assert.equal(port.batches.length, 0, 'setRoutes does no I/O');
     const r = await t.apply();
-    assert.deepEqual(r, { resynced: true, ops: 2, failed: [] });
+    assert.deepEqual(r, { resynced: true, ops: 2, held: 0, failed: [] });
     assert.equal(port.batches.length, 1);
     assert.equal(port.owned().length, 2);
-    assert.deepEqual(await t.apply(), { resynced: false, ops: 0, failed: [] });
+    assert.deepEqual(await t.apply(), { resynced: false, ops: 0, held: 0, failed: [] });
     assert.equal(port.lists, 1);
   });
 
@@ -248,6 +248,26 @@ describe('RouteTable', () => {
     const r = await t.apply();
     assert.equal(r.resynced, true);
     assert.equal(port.owned().length, 1);
+  });
+
+  it("apply() keeps a previous run's routes during keepStaleMs, then sweeps them; its own withdrawals go at once", async () => {
+    let now = 1_000_000;
+    const clock = { now: () => now, setTimeout: () => ({ cancel() {} }) };
+    const port = new FakePort();
+    const stale = route('10.244.9.0/26', '192.168.1.99');
+    port.add(stale);
+    const t = new RouteTable({ port, protocol: PROTO, clock, resyncIntervalMs: 0, keepStaleMs: 120_000 });
+    t.setRoutes([{ prefix: '10.244.1.0/26', nextHop: '192.168.1.11' }]);
+    const r1 = await t.apply();
+    assert.equal(r1.held, 1);
+    assert.equal(port.owned().length, 2, 'the stale route stays in the window');
+    t.applyChanges([{ prefix: '10.244.1.0/26' }]);
+    await t.apply();
+    assert.deepEqual(port.owned(), [stale], 'a route this process wanted is withdrawn at once');
+    now += 120_000;
+    const r2 = await t.apply();
+    assert.equal(r2.held, 0);
+    assert.equal(port.owned().length, 0, 'swept after the window');
   });
 
   it('setRoutes() replaces the desired set: prefixes left out are removed', async () => {

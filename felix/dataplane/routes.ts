@@ -13,6 +13,9 @@
  * - A metric change making a second route (IPv4 replace matches on metric): a route whose metric differs is
  *   deleted before the new one is added.
  * - IPv6 routes reading back with metric 1024 when none was set: we always set one.
+ * - A restart blackholing traffic: until `keepStaleMs` has passed, owned routes found at resync that this
+ *   process has never wanted are kept (the routing protocol has not re-learned them yet, graceful-restart
+ *   style); after that they are swept.
  *
  * Leaves out: recursive next hops (a next hop must be on a connected subnet: the kernel resolves the
  * outgoing interface and refuses the route, ENETUNREACH, otherwise; the route then stays dirty and is
@@ -47,12 +50,19 @@ export interface RouteTableOptions {
   readonly clock?: Clock | undefined;
   /** A full resync at the next apply() once this long has passed since the last; 0 = only after failures. */
   readonly resyncIntervalMs?: number | undefined;
+  /**
+   * For this long after construction, owned routes this process never wanted (left by a previous run) are not
+   * deleted: the restart window. Default 0 (sweep at the first apply).
+   */
+  readonly keepStaleMs?: number | undefined;
 }
 
 /** What one apply() did. */
 export interface ApplyResult {
   readonly resynced: boolean;
   readonly ops: number;
+  /** Stale routes of a previous run kept for the restart window (swept by the first apply after it). */
+  readonly held: number;
   /** Ops the kernel refused; their keys stay dirty for the next apply(). */
   readonly failed: readonly { readonly key: RouteKey; readonly kind: RouteOp['kind']; readonly message: string }[];
 }
@@ -149,6 +159,9 @@ export class RouteTable {
   #resyncNeeded = true;
   #lastResyncMs = 0;
   #unusable = 0;
+  #keepStaleUntilMs: number;
+  /** Keys this process has wanted, while the restart window is open (then cleared: no longer needed). */
+  #wanted: Set<RouteKey> | undefined = new Set();
 
   constructor(o: RouteTableOptions) {
     this.#port = o.port;
@@ -157,6 +170,12 @@ export class RouteTable {
     this.metric = o.metric ?? DEFAULT_METRIC;
     this.#clock = o.clock ?? systemClock;
     this.#resyncIntervalMs = o.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
+    this.#keepStaleUntilMs = this.#clock.now() + (o.keepStaleMs ?? 0);
+  }
+
+  /** When the restart window closes (ms since the epoch); stale routes go at the first apply() after it. */
+  get keepStaleUntilMs(): number {
+    return this.#keepStaleUntilMs;
   }
 
   /** Replaces the whole desired set (a snapshot); prefixes not in `routes` are to be removed. No I/O. */
@@ -176,8 +195,10 @@ export class RouteTable {
         continue;
       }
       const r = routeForChange(c, o);
-      if (r) this.#desired.set(key, r);
-      else {
+      if (r) {
+        this.#desired.set(key, r);
+        this.#wanted?.add(key);
+      } else {
         if (c.nextHop !== undefined) this.#unusable++;
         this.#desired.delete(key);
       }
@@ -223,9 +244,20 @@ export class RouteTable {
       this.#lastResyncMs = this.#clock.now();
       resynced = true;
     }
-    const ops = planRouteOps(this.#desired, this.#actual, this.#dirty);
+    let ops = planRouteOps(this.#desired, this.#actual, this.#dirty);
     this.#dirty.clear();
-    if (ops.length === 0) return { resynced, ops: 0, failed: [] };
+    let held = 0;
+    const wanted = this.#wanted;
+    if (wanted && this.#clock.now() < this.#keepStaleUntilMs) {
+      ops = ops.filter((op) => {
+        const key = routeKey(op.route);
+        if (op.kind !== 'delete' || this.#desired.has(key) || wanted.has(key)) return true;
+        this.#dirty.add(key); // swept by the first apply() after the window
+        held++;
+        return false;
+      });
+    } else this.#wanted = undefined;
+    if (ops.length === 0) return { resynced, ops: 0, held, failed: [] };
     let results: Awaited<ReturnType<RoutePort['applyBatch']>>;
     try {
       results = await this.#port.applyBatch(ops);
@@ -246,6 +278,6 @@ export class RouteTable {
       if (op.kind === 'delete') this.#actual.delete(key);
       else this.#actual.set(key, op.route);
     }
-    return { resynced, ops: ops.length, failed };
+    return { resynced, ops: ops.length, held, failed };
   }
 }
