@@ -52,6 +52,7 @@ export function syncFib(feed: RouteFeed, table: RouteTable, log: Logger, resyncI
   let again = false;
   let stopped = false;
   let lastFailed = 0;
+  let firstResync = true;
   let retry: NodeJS.Timeout | undefined;
   const run = async (): Promise<void> => {
     if (stopped) return;
@@ -66,7 +67,10 @@ export function syncFib(feed: RouteFeed, table: RouteTable, log: Logger, resyncI
         again = false;
         try {
           const r = await table.apply();
-          if (r.resynced) log.debug({ event: 'fibResync', ops: r.ops, held: r.held }, 'FIB resynced');
+          if (r.resynced && firstResync) {
+            firstResync = false;
+            log.info({ event: 'fibResync', ops: r.ops, held: r.held }, 'FIB resynced with the kernel');
+          } else if (r.resynced) log.debug({ event: 'fibResync', ops: r.ops, held: r.held }, 'FIB resynced');
           failed = r.failed.length > 0;
           if (r.failed.length !== lastFailed && r.failed.length > 0)
             log.warn(

@@ -5,15 +5,21 @@
  * in place (forwarding continues while the agent restarts); the next start recognises them by protocol and
  * keeps a route of the previous run it does not re-learn for gracefulRestartTimeSec, then sweeps it. The lab (and so the netns) is removed in `after`.
  *
- * Needs root (skips with a message otherwise).
+ * Needs root (skips with a message otherwise). The first suite, `syncFib()` on a fake feed and a slow fake
+ * kernel (at most one apply in flight, changes during it folded into one more), runs anywhere.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { logger } from '../../common/logger.js';
+import { RouteTable } from '../../felix/dataplane/routes.js';
+import type { Route, RouteOp, RouteOpResult, RoutePort } from '../../kernel/netlink/routes.js';
+import { routeKey } from '../../kernel/netlink/routes.js';
 import { Lab } from '../../lab/lab.js';
-import { DEFAULT_FIB_PROTOCOL } from '../../node/speaker-cmd.js';
+import type { BestRouteChange, RouteFeed } from '../../model/route-feed.js';
+import { DEFAULT_FIB_PROTOCOL, syncFib } from '../../node/speaker-cmd.js';
 import { labSkipReason, withdrawFromRouter } from './support/daemons.js';
 import { SpeakerProcess } from './support/speaker-process.js';
 import { waitFor } from './support/wait.js';
@@ -22,6 +28,71 @@ const skip = labSkipReason();
 const AS = 64512;
 const tag = (process.pid % 100_000).toString(36);
 const NETS = ['10.251.1.0/24', '10.251.2.0/24', '10.251.3.0/24'];
+
+describe('syncFib()', () => {
+  it('syncFib() applies the snapshot, runs one apply at a time and folds changes meanwhile into one more', async () => {
+    const listeners = new Set<(c: readonly BestRouteChange[]) => void>();
+    const feed: RouteFeed = {
+      onChanges: (l) => {
+        listeners.add(l);
+        return () => void listeners.delete(l);
+      },
+      snapshot: () => [{ prefix: '10.251.1.0/24', nextHop: '10.9.0.2' }],
+    };
+    const emit = (c: BestRouteChange[]) => {
+      for (const l of listeners) l(c);
+    };
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const batches: RouteOp[][] = [];
+    const kernel = new Map<string, Route>();
+    const gates: (() => void)[] = [];
+    const port: RoutePort = {
+      listOwnedRoutes: async () => new Map(kernel),
+      async applyBatch<Op extends RouteOp>(ops: readonly Op[]): Promise<RouteOpResult<Op>[]> {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        batches.push([...ops]);
+        await new Promise<void>((r) => gates.push(r)); // held until the test releases it
+        for (const op of ops)
+          if (op.kind === 'delete') kernel.delete(routeKey(op.route));
+          else kernel.set(routeKey(op.route), op.route);
+        inFlight--;
+        return ops.map((op) => ({ op }));
+      },
+    };
+    const table = new RouteTable({ port, protocol: DEFAULT_FIB_PROTOCOL, resyncIntervalMs: 0 });
+    const log = logger('fib-test');
+    const fib = syncFib(feed, table, log, 0);
+    const settle = () => new Promise((r) => setImmediate(r));
+    await settle();
+    assert.equal(batches.length, 1, 'the snapshot goes out at once');
+    emit([{ prefix: '10.251.2.0/24', nextHop: '10.9.0.2' }]);
+    emit([{ prefix: '10.251.3.0/24', nextHop: '10.9.0.2' }]);
+    emit([{ prefix: '10.251.1.0/24' }]);
+    await settle();
+    assert.equal(batches.length, 1, 'no second apply while the first is in flight');
+    gates.shift()!();
+    await settle();
+    await settle();
+    assert.equal(batches.length, 2, 'the three batches of changes make one more apply');
+    assert.deepEqual(batches[1]!.map((op) => `${op.kind} ${op.route.dst}`).sort(), [
+      'delete 10.251.1.0',
+      'replace 10.251.2.0',
+      'replace 10.251.3.0',
+    ]);
+    gates.shift()!();
+    await settle();
+    await settle();
+    assert.equal(batches.length, 2, 'then it is idle');
+    assert.equal(maxInFlight, 1);
+    assert.deepEqual([...kernel.values()].map((r) => r.dst).sort(), ['10.251.2.0', '10.251.3.0']);
+    fib.stop();
+    emit([{ prefix: '10.251.4.0/24', nextHop: '10.9.0.2' }]);
+    await settle();
+    assert.equal(batches.length, 2, 'nothing after stop()');
+  });
+});
 
 describe('caracal speaker --fib', { skip }, () => {
   it('installs BIRD’s prefixes via BIRD’s address under proto 44, deletes a withdrawn one, keeps them on stop', async (t) => {
