@@ -8,7 +8,7 @@ const USAGE = `Usage: caracal <command> [args]
 
 Commands:
   lab up FILE | down NAME|--all | status [NAME] | exec LAB NODE -- CMD...   real topologies in network namespaces
-  speaker --config FILE                                                   the BGP speaker alone (docs/speaker.md)
+  speaker --config FILE [--fib] [--graceful-restart]                      the BGP speaker alone (docs/speaker.md)
   version                                                                 print the version
 
 As a CNI plugin (CNI_COMMAND set in the environment) it reads the network config on stdin.`;
