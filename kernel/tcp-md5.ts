@@ -11,8 +11,8 @@
  * Leaves out: TCP-AO (RFC 5925), prefix keys (TCP_MD5SIG_EXT), VRF ifindex binding.
  */
 import { isIPv4, isIPv6, Socket } from 'node:net';
-import koffi from 'koffi';
 import { CaracalError } from '../common/errors.js';
+import { lastErrno, libc } from './libc.js';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -29,32 +29,9 @@ export const TCP_MD5SIG_SIZE = 216;
 const OFF_KEYLEN = 130;
 const OFF_KEY = 136;
 
-interface Libc {
-  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
-  getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
-  socket(domain: number, type: number, protocol: number): number;
-  close(fd: number): number;
-  strerror(errnum: number): string;
-}
-
-let libc: Libc | undefined;
-function lib(): Libc {
-  if (!libc) {
-    const h = koffi.load('libc.so.6');
-    libc = {
-      setsockopt: h.func('int setsockopt(int, int, int, void *, uint32_t)'),
-      getsockopt: h.func('int getsockopt(int, int, int, void *, void *)'),
-      socket: h.func('int socket(int, int, int)'),
-      close: h.func('int close(int)'),
-      strerror: h.func('const char *strerror(int)'),
-    } as Libc;
-  }
-  return libc;
-}
-
 function syscallError(what: string, peer: string): CaracalError {
-  const errno = koffi.errno();
-  const text = lib().strerror(errno);
+  const errno = lastErrno();
+  const text = libc().strerror(errno);
   return new CaracalError('INTERNAL', `Cannot ${what} for peer "${peer}": ${text} (errno ${errno})`, {
     details: { errno, peer },
   });
@@ -121,7 +98,8 @@ export function socketFamilyOf(fd: number): 4 | 6 {
   const val = Buffer.alloc(4);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(4, 0);
-  if (lib().getsockopt(fd, SOL_SOCKET, SO_DOMAIN, val, len) !== 0) throw syscallError('read socket family', `fd ${fd}`);
+  if (libc().getsockopt(fd, SOL_SOCKET, SO_DOMAIN, val, len) !== 0)
+    throw syscallError('read socket family', `fd ${fd}`);
   return val.readInt32LE(0) === AF_INET6 ? 6 : 4;
 }
 
@@ -134,9 +112,9 @@ export function socketFamilyOf(fd: number): 4 | 6 {
  */
 export function setTcpMd5(fd: number, peerAddress: string, key: string | Uint8Array | undefined): void {
   const sig = encodeTcpMd5Sig(peerAddress, key, socketFamilyOf(fd));
-  if (lib().setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0) {
+  if (libc().setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, sig, sig.length) !== 0) {
     // Deleting a key that was never set is not an error worth failing for.
-    if (key === undefined && koffi.errno() === 2) return; // ENOENT
+    if (key === undefined && lastErrno() === 2) return; // ENOENT
     throw syscallError(key === undefined ? 'remove TCP-MD5 key' : 'set TCP-MD5 key', peerAddress);
   }
 }
@@ -147,12 +125,12 @@ export function setTcpMd5(fd: number, peerAddress: string, key: string | Uint8Ar
  * (the Socket closes it once wrapped).
  */
 export function createMd5Socket(family: 4 | 6, peerAddress: string, key: string | Uint8Array): number {
-  const fd = lib().socket(family === 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const fd = libc().socket(family === 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw syscallError('create socket', peerAddress);
   try {
     setTcpMd5(fd, peerAddress, key);
   } catch (e) {
-    lib().close(fd);
+    libc().close(fd);
     throw e;
   }
   return fd;

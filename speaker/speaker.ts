@@ -31,6 +31,7 @@ import type { SpeakerConfig, SpeakerPeerConfig } from '../model/speaker-config.j
 import { BUILTIN_POLICIES, compilePolicy, effectivePolicy, type Policy } from './policy/policy.js';
 import type { Path } from './rib/adj-rib-in.js';
 import { AdjRibOut, type OutUpdate } from './rib/adj-rib-out.js';
+import { baseAttrs } from './rib/attr-intern.js';
 import { LocRib, type RouteView } from './rib/loc-rib.js';
 import { IPV4_UNICAST, IPV6_UNICAST, type SessionConfig } from './session/config.js';
 import type { DownReason } from './session/fsm.js';
@@ -205,17 +206,8 @@ export class Speaker implements RouteFeed {
     const gone = this.#originated.filter((k) => !keep.has(k));
     if (gone.length) this.rib.unoriginate(gone);
     if (next.length) {
-      const attrs = this.rib.interner.internAttrs({
-        origin: Origin.Igp,
-        asPath: [],
-        nextHop: '', // AdjRibOut gives an originated route our address on each session
-        atomicAggregate: false,
-        communities: [],
-        extendedCommunities: [],
-        largeCommunities: [],
-        clusterList: [],
-        unknown: [],
-      });
+      // Origin IGP, empty AS path; AdjRibOut gives an originated route our address on each session.
+      const attrs = this.rib.interner.internAttrs(baseAttrs(''));
       this.rib.originate(next, attrs);
     }
     this.#originated = next;

@@ -13,8 +13,8 @@
  *
  * Leaves out: multicast groups (route monitoring), setns(2), non-blocking I/O through libuv.
  */
-import koffi from 'koffi';
 import { CaracalError, ErrorCodes } from '../../common/errors.js';
+import { lastErrno, libc } from '../libc.js';
 import { decodeMessages, encodeRouteDump, NlmFlag, type Route, type RouteFamily } from './codec.js';
 
 const AF_NETLINK = 16;
@@ -42,35 +42,8 @@ export interface AckResult {
   message?: string | undefined;
 }
 
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
-  send(fd: number, buf: Buffer, len: number, flags: number): number;
-  recv(fd: number, buf: Buffer, len: number, flags: number): number;
-  close(fd: number): number;
-  strerror(errnum: number): string;
-}
-
-let libc: Libc | undefined;
-function lib(): Libc {
-  if (!libc) {
-    const h = koffi.load('libc.so.6');
-    libc = {
-      socket: h.func('int socket(int, int, int)'),
-      bind: h.func('int bind(int, void *, uint32_t)'),
-      setsockopt: h.func('int setsockopt(int, int, int, void *, uint32_t)'),
-      send: h.func('intptr_t send(int, void *, size_t, int)'),
-      recv: h.func('intptr_t recv(int, _Out_ void *, size_t, int)'),
-      close: h.func('int close(int)'),
-      strerror: h.func('const char *strerror(int)'),
-    } as Libc;
-  }
-  return libc;
-}
-
-function errnoError(what: string, errno = koffi.errno()): CaracalError {
-  return new CaracalError(ErrorCodes.Internal, `Cannot ${what}: ${lib().strerror(errno)} (errno ${errno})`, {
+function errnoError(what: string, errno = lastErrno()): CaracalError {
+  return new CaracalError(ErrorCodes.Internal, `Cannot ${what}: ${libc().strerror(errno)} (errno ${errno})`, {
     details: { errno },
   });
 }
@@ -96,7 +69,7 @@ export class NetlinkSocket {
    * @example const nl = NetlinkSocket.open(); try { ... } finally { nl.close(); }
    */
   static open(): NetlinkSocket {
-    const c = lib();
+    const c = libc();
     const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0) throw errnoError('open a netlink socket');
     try {
@@ -148,7 +121,11 @@ export class NetlinkSocket {
         const i = (m.seq - firstSeq) >>> 0;
         if (i >= expectAcks || results[i] !== undefined) continue; // a stale reply from an earlier request
         const message =
-          m.error === 0 ? undefined : m.message ? `${lib().strerror(m.error)}: ${m.message}` : lib().strerror(m.error);
+          m.error === 0
+            ? undefined
+            : m.message
+              ? `${libc().strerror(m.error)}: ${m.message}`
+              : libc().strerror(m.error);
         results[i] = { seq: m.seq, errno: m.error, message };
         pending--;
       }
@@ -188,16 +165,16 @@ export class NetlinkSocket {
   }
 
   close(): void {
-    if (this.#fd >= 0) lib().close(this.#fd);
+    if (this.#fd >= 0) libc().close(this.#fd);
     this.#fd = -1;
   }
 
   #sendAll(buf: Buffer): void {
     if (this.#fd < 0) throw new CaracalError(ErrorCodes.Internal, 'Cannot send to netlink: the socket is closed');
     for (;;) {
-      const n = Number(lib().send(this.#fd, buf, buf.length, 0));
+      const n = Number(libc().send(this.#fd, buf, buf.length, 0));
       if (n === buf.length) return;
-      const errno = koffi.errno();
+      const errno = lastErrno();
       if (n < 0 && errno === EINTR) continue;
       throw n < 0
         ? errnoError(`send ${buf.length} bytes to netlink`, errno)
@@ -207,9 +184,9 @@ export class NetlinkSocket {
 
   #recv(what: string): Buffer {
     for (;;) {
-      const n = Number(lib().recv(this.#fd, this.#rx, this.#rx.length, 0));
+      const n = Number(libc().recv(this.#fd, this.#rx, this.#rx.length, 0));
       if (n >= 0) return this.#rx.subarray(0, n);
-      const errno = koffi.errno();
+      const errno = lastErrno();
       if (errno !== EINTR) throw errnoError(what, errno);
     }
   }

@@ -1,0 +1,38 @@
+/**
+ * The few libc calls kernel/ makes through koffi (TCP-MD5 setsockopt, the netlink socket), bound once and
+ * lazily: nothing is loaded until the first call, so importing a module that may need them costs nothing.
+ */
+import koffi from 'koffi';
+
+export interface Libc {
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, addr: Buffer, len: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
+  send(fd: number, buf: Buffer, len: number, flags: number): number;
+  recv(fd: number, buf: Buffer, len: number, flags: number): number;
+  close(fd: number): number;
+  strerror(errnum: number): string;
+}
+
+let bound: Libc | undefined;
+
+export function libc(): Libc {
+  if (!bound) {
+    const h = koffi.load('libc.so.6');
+    bound = {
+      socket: h.func('int socket(int, int, int)'),
+      bind: h.func('int bind(int, void *, uint32_t)'),
+      setsockopt: h.func('int setsockopt(int, int, int, void *, uint32_t)'),
+      getsockopt: h.func('int getsockopt(int, int, int, void *, void *)'),
+      send: h.func('intptr_t send(int, void *, size_t, int)'),
+      recv: h.func('intptr_t recv(int, _Out_ void *, size_t, int)'),
+      close: h.func('int close(int)'),
+      strerror: h.func('const char *strerror(int)'),
+    } as Libc;
+  }
+  return bound;
+}
+
+/** errno of the last libc call made through koffi on this thread. */
+export const lastErrno = (): number => koffi.errno();
