@@ -16,7 +16,7 @@ declare -A NEED=(
   [ip]=iproute2 [bridge]=iproute2 [nft]=nftables [bird]=bird2 [birdc]=bird2 [/usr/lib/frr/bgpd]=frr
   [gobgpd]=gobgpd [gobgp]=gobgpd [etcd]=etcd-server [etcdctl]=etcd-client [iperf3]=iperf3 [podman]=podman
   [runc]=runc [/usr/lib/cni/bridge]=containernetworking-plugins [tcpdump]=tcpdump [conntrack]=conntrack
-  [busybox]=busybox-static [ping]=iputils-ping [nsenter]=util-linux [setpriv]=util-linux [curl]=curl [python3]=python3
+  [busybox]=busybox-static [ping]=iputils-ping [nsenter]=util-linux [setpriv]=util-linux [pgrep]=procps [curl]=curl [python3]=python3
 )
 missing=()
 for tool in "${!NEED[@]}"; do
