@@ -24,6 +24,15 @@ export const ErrorCodes = {
   LabExists: 'LAB_EXISTS',
   LabCommandFailed: 'LAB_COMMAND_FAILED',
   LabNotFound: 'LAB_NOT_FOUND',
+  // ipam
+  IpamNoPool: 'IPAM_NO_POOL',
+  IpamPoolExhausted: 'IPAM_POOL_EXHAUSTED',
+  IpamBlockLimit: 'IPAM_BLOCK_LIMIT',
+  IpamAddressInUse: 'IPAM_ADDRESS_IN_USE',
+  IpamNotInPool: 'IPAM_NOT_IN_POOL',
+  IpamStrictAffinity: 'IPAM_STRICT_AFFINITY',
+  IpamBadSequenceNumber: 'IPAM_BAD_SEQUENCE_NUMBER',
+  IpamRetriesExhausted: 'IPAM_RETRIES_EXHAUSTED',
   // generic
   Usage: 'USAGE',
   Internal: 'INTERNAL',
