@@ -238,7 +238,8 @@ export type NetlinkMessage =
   | { kind: 'ack'; seq: number; error: number; message?: string | undefined; offset?: number | undefined }
   | { kind: 'done'; seq: number; flags: number }
   | { kind: 'route'; seq: number; flags: number; route: Route }
-  | { kind: 'other'; seq: number; type: number; flags: number };
+  /** Any other message; `body` (a view, after the nlmsghdr) is for the link/address codec (link-codec.ts). */
+  | { kind: 'other'; seq: number; type: number; flags: number; body: Buffer };
 
 /**
  * Decode every whole netlink message in `buf` (one recv() result). Throws a TypeError on a truncated or
@@ -260,8 +261,8 @@ export function decodeMessages(buf: Buffer): NetlinkMessage[] {
     else if (type === RtmType.NewRoute && body.length >= RTMSG_LEN) {
       const route = decodeRoute(body);
       if (route) out.push({ kind: 'route', seq, flags, route });
-      else out.push({ kind: 'other', seq, type, flags });
-    } else out.push({ kind: 'other', seq, type, flags });
+      else out.push({ kind: 'other', seq, type, flags, body });
+    } else out.push({ kind: 'other', seq, type, flags, body });
     off += align4(len);
   }
   if (off < buf.length && buf.length - off >= NLMSG_HDRLEN)

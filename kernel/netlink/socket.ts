@@ -11,11 +11,21 @@
  * kernel dropped messages (receive buffer overrun): the request fails as a whole and the caller resyncs.
  * NLM_F_DUMP_INTR on a dump part means the table changed during the dump: `dumpRoutes` retries up to 3 times.
  *
- * Leaves out: multicast groups (route monitoring), setns(2), non-blocking I/O through libuv.
+ * It works in the network namespace the calling thread was in when `open()` ran: kernel/netns.ts opens one
+ * inside a pod's namespace (setns there and back), and the socket stays bound to that namespace.
+ *
+ * Leaves out: multicast groups (route monitoring), non-blocking I/O through libuv.
  */
 import { CaracalError, ErrorCodes } from '../../common/errors.js';
 import { lastErrno, libc } from '../libc.js';
-import { decodeMessages, encodeRouteDump, NlmFlag, type Route, type RouteFamily } from './codec.js';
+import {
+  decodeMessages,
+  encodeRouteDump,
+  type NetlinkMessage,
+  NlmFlag,
+  type Route,
+  type RouteFamily,
+} from './codec.js';
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -52,6 +62,11 @@ function u32(v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(v, 0);
   return b;
+}
+
+/** A message whose body outlives the receive buffer (the next recv() overwrites it). */
+function detach(m: NetlinkMessage): NetlinkMessage {
+  return m.kind === 'other' ? { ...m, body: Buffer.from(m.body) } : m;
 }
 
 export class NetlinkSocket {
@@ -110,15 +125,27 @@ export class NetlinkSocket {
   }
 
   requestSync(batch: Buffer, expectAcks: number): AckResult[] {
-    if (expectAcks === 0) return [];
+    return this.exchangeSync(batch, expectAcks).acks;
+  }
+
+  /**
+   * `requestSync` that also returns the replies the kernel sent before the ACKs (an RTM_GETLINK's
+   * RTM_NEWLINK, say), each tagged with its request's sequence number.
+   */
+  exchangeSync(batch: Buffer, expectAcks: number): { acks: AckResult[]; replies: NetlinkMessage[] } {
+    const replies: NetlinkMessage[] = [];
+    if (expectAcks === 0) return { acks: [], replies };
     const firstSeq = batch.readUInt32LE(8);
     this.#sendAll(batch);
     const results: (AckResult | undefined)[] = new Array(expectAcks).fill(undefined);
     let pending = expectAcks;
     while (pending > 0) {
       for (const m of decodeMessages(this.#recv('read netlink ACKs'))) {
-        if (m.kind !== 'ack') continue;
         const i = (m.seq - firstSeq) >>> 0;
+        if (m.kind !== 'ack') {
+          if (i < expectAcks && results[i] === undefined) replies.push(detach(m));
+          continue;
+        }
         if (i >= expectAcks || results[i] !== undefined) continue; // a stale reply from an earlier request
         const message =
           m.error === 0
@@ -130,7 +157,34 @@ export class NetlinkSocket {
         pending--;
       }
     }
-    return results as AckResult[];
+    return { acks: results as AckResult[], replies };
+  }
+
+  /**
+   * Send one dump request (NLM_F_DUMP; its seq from `nextSeq(1)`) and return every message of the answer
+   * up to NLMSG_DONE, retrying up to 3 times when the kernel marks the dump interrupted.
+   */
+  dumpSync(encode: (seq: number) => Buffer): NetlinkMessage[] {
+    for (let attempt = 0; ; attempt++) {
+      const seq = this.nextSeq(1);
+      this.#sendAll(encode(seq));
+      const out: NetlinkMessage[] = [];
+      let interrupted = false;
+      for (let done = false; !done; ) {
+        for (const m of decodeMessages(this.#recv('read a netlink dump'))) {
+          if (m.seq !== seq) continue;
+          if (m.kind === 'ack' && m.error !== 0) throw errnoError('dump', m.error);
+          if (m.kind === 'done') {
+            done = true;
+            if (m.flags & NlmFlag.DumpIntr) interrupted = true;
+            break;
+          }
+          if ('flags' in m && m.flags & NlmFlag.DumpIntr) interrupted = true;
+          out.push(detach(m));
+        }
+      }
+      if (!interrupted || attempt >= 2) return out;
+    }
   }
 
   /** All routes of one family (every table), optionally only one table and/or one protocol. */
