@@ -26,4 +26,16 @@ export {
   type ReleaseOutcome,
 } from './allocator.js';
 export { ATTR, allocatedAddresses, borrowedAddresses } from './block.js';
+export {
+  type BlockUsage,
+  type CheckOptions,
+  checkIpam,
+  DEFAULT_LEAK_GRACE_MS,
+  type GcResult,
+  gcIpam,
+  type IpamCheck,
+  type LeakCandidate,
+  type PoolUsage,
+  type Problem,
+} from './gc.js';
 export type { IntendedUse } from './pools.js';

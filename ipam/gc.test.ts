@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Clock } from '../common/clock.js';
+import { MemoryBackend } from '../datastore/memory/backend.js';
+import { createDatastore } from '../datastore/store.js';
+import type { Datastore } from '../datastore/types.js';
+import { blockName } from '../model/ipam-block.js';
+import { workloadEndpointName } from '../model/workload-endpoint.js';
+import { Ipam } from './allocator.js';
+import { checkIpam, gcIpam } from './gc.js';
+
+const MIN = 60_000;
+
+function fakeClock(start = Date.parse('2026-01-01T00:00:00Z')): Clock & { advance(ms: number): void } {
+  let t = start;
+  return {
+    now: () => t,
+    setTimeout: (fn, ms) => {
+      const h = setTimeout(fn, ms);
+      return { cancel: () => clearTimeout(h) };
+    },
+    advance(ms) {
+      t += ms;
+    },
+  };
+}
+
+async function setup(): Promise<{ ds: Datastore; ipam: Ipam; clock: ReturnType<typeof fakeClock> }> {
+  const ds = createDatastore(new MemoryBackend());
+  await ds.create('IPPool', {
+    apiVersion: 'crd.caracal.dev/v1',
+    kind: 'IPPool',
+    metadata: { name: 'p4' },
+    spec: { cidr: '10.244.0.0/16' },
+  });
+  const clock = fakeClock();
+  return { ds, ipam: new Ipam(ds, { clock }), clock };
+}
+
+async function pod(ipam: Ipam, ds: Datastore, name: string, node: string, withEndpoint: boolean): Promise<string> {
+  const got = await ipam.autoAssign({
+    handleId: `net.${name}`,
+    node,
+    num4: 1,
+    num6: 0,
+    attrs: { pod: name, namespace: 'default', containerID: name },
+  });
+  const ip = got.ipv4[0]!.ip;
+  if (withEndpoint) {
+    await ds.create('WorkloadEndpoint', {
+      apiVersion: 'crd.caracal.dev/v1',
+      kind: 'WorkloadEndpoint',
+      metadata: { name: workloadEndpointName({ node, pod: name }), namespace: 'default' },
+      spec: { node, pod: name, interfaceName: `cali${name}`, ipNetworks: [`${ip}/32`] },
+    });
+  }
+  return ip;
+}
+
+describe('checkIpam() and gcIpam()', () => {
+  it('an address without an endpoint is a candidate, then a confirmed leak after the grace period', async () => {
+    const { ds, ipam, clock } = await setup();
+    const live = await pod(ipam, ds, 'live', 'n1', true);
+    const leaked = await pod(ipam, ds, 'gone', 'n1', false);
+    let check = await checkIpam(ds, { clock, gracePeriodMs: 15 * MIN });
+    assert.deepEqual(check.problems, []);
+    assert.deepEqual(
+      check.leaks.map((l) => [l.ip, l.confirmed]),
+      [[leaked, false]],
+    );
+    assert.equal((await gcIpam(ds, { clock, gracePeriodMs: 15 * MIN })).released.length, 0, 'not before the grace');
+    clock.advance(16 * MIN);
+    check = await checkIpam(ds, { clock, gracePeriodMs: 15 * MIN });
+    assert.deepEqual(
+      check.problems.map((p) => [p.kind, p.ip]),
+      [['leak', leaked]],
+    );
+    const dry = await gcIpam(ds, { clock, gracePeriodMs: 15 * MIN, dryRun: true });
+    assert.deepEqual(
+      dry.candidates.map((c) => c.ip),
+      [leaked],
+    );
+    assert.ok(await ds.get('IPAMHandle', 'net.gone'), 'a dry run changes nothing');
+    const gc = await gcIpam(ds, { clock, gracePeriodMs: 15 * MIN });
+    assert.deepEqual(gc.released, [leaked]);
+    assert.equal(await ds.get('IPAMHandle', 'net.gone'), undefined);
+    check = await checkIpam(ds, { clock, gracePeriodMs: 15 * MIN });
+    assert.deepEqual(check.problems, []);
+    assert.equal(check.blocks[0]?.allocated, 1, `${live} stays`);
+  });
+
+  it('a stale GC release leaves a reused address with its new owner', async () => {
+    const { ds, ipam, clock } = await setup();
+    const ip = await pod(ipam, ds, 'old', 'n1', false);
+    clock.advance(20 * MIN);
+    const check = await checkIpam(ds, { clock, gracePeriodMs: MIN });
+    // Between the scan and the release: the pod is deleted and the address handed to a new pod.
+    await ipam.releaseByHandle('net.old');
+    await ipam.assignIp({ ip, handleId: 'net.new', node: 'n1', attrs: { pod: 'new', namespace: 'default' } });
+    const gc = await gcIpam(ds, { clock, gracePeriodMs: MIN, check });
+    assert.deepEqual(gc.released, []);
+    assert.deepEqual(gc.stale, [ip]);
+    assert.ok(await ds.get('IPAMHandle', 'net.new'));
+  });
+
+  it('`checkIpam()` reports a handle that under-counts and an affinity whose block is gone', async () => {
+    const { ds, ipam, clock } = await setup();
+    const ip = await pod(ipam, ds, 'a', 'n1', true);
+    const h = (await ds.get('IPAMHandle', 'net.a'))!;
+    await ds.update('IPAMHandle', { ...h, spec: { ...h.spec, block: { '10.244.255.0/26': 1 } } });
+    const cidr = Object.keys(h.spec.block)[0]!;
+    let check = await checkIpam(ds, { clock });
+    assert.deepEqual(
+      check.problems.map((p) => p.kind),
+      ['handle'],
+    );
+    await ds.update('IPAMHandle', h.spec.block ? { ...(await ds.get('IPAMHandle', 'net.a'))!, spec: h.spec } : h);
+    await ipam.releaseByHandle('net.a');
+    await ds.delete('IPAMBlock', blockName(cidr));
+    check = await checkIpam(ds, { clock });
+    assert.deepEqual(
+      check.problems.map((p) => p.kind),
+      ['affinity'],
+      `${ip}: ${JSON.stringify(check.problems)}`,
+    );
+  });
+});
