@@ -250,7 +250,8 @@ export class IngestLab {
         env = this.env(receiver.name);
       }
     }
-    const startRss = peakRss(receiver.pid(h));
+    const rssOf = (x: H) => (receiver.rssPids?.(x) ?? [receiver.pid(x)]).reduce((sum, pid) => sum + peakRss(pid), 0);
+    const startRss = rssOf(h);
     let feeder: FeederProc | undefined;
     try {
       feeder = startFeederProcess(this.feederNetns, {
@@ -290,7 +291,7 @@ export class IngestLab {
       }
       const sentEv = feeder.events.find((e) => e.event === 'sent') as { t: string } | undefined;
       await sleep(opts.settleMs ?? 500);
-      const rss = peakRss(receiver.pid(h));
+      const rss = rssOf(h);
       return {
         receiver: receiver.name,
         n,

@@ -72,6 +72,8 @@ export interface Receiver<H extends ReceiverHandle = ReceiverHandle> {
   /** Routes from the feeder now in the receiver's RIB. Cheap: called every `pollIntervalMs`. */
   routeCount(h: H): Promise<number>;
   pid(h: H): number;
+  /** Every process whose peak RSS counts (FRR with zebra: bgpd and zebra); default: `pid(h)`. */
+  rssPids?(h: H): readonly number[];
   stop(h: H): Promise<void>;
 }
 
@@ -140,7 +142,13 @@ export function logTail(path: string, chars = 1500): string {
 }
 
 /** Polls `ready` every 20 ms until true; fails with the daemon's log if it exits or `timeoutMs` passes. */
-async function waitReady(what: string, s: Spawned, logPath: string, ready: () => Promise<boolean>, timeoutMs = 15_000) {
+export async function waitReady(
+  what: string,
+  s: Spawned,
+  logPath: string,
+  ready: () => Promise<boolean>,
+  timeoutMs = 15_000,
+) {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const gone = s.exited();
@@ -166,7 +174,7 @@ export function peakRss(pid: number): number {
   }
 }
 
-const missing = (bins: readonly string[]): string | undefined => {
+export const missing = (bins: readonly string[]): string | undefined => {
   const gone = bins.filter((b) => !commandExists(b));
   return gone.length ? `${gone.join(', ')} not installed` : undefined;
 };
@@ -174,9 +182,9 @@ const missing = (bins: readonly string[]): string | undefined => {
 // ---------------------------------------------------------------------------------------------------------
 // BIRD 2
 
-export function birdBenchConfig(env: ReceiverEnv): string {
+export function birdBenchConfig(env: ReceiverEnv, extra: readonly string[] = []): string {
   return [
-    '# caracal bench/bgp: BGP ingest receiver. No kernel protocol: routes stay in BIRD.',
+    '# caracal bench/bgp: BGP ingest receiver. No kernel protocol unless `extra` adds one (bench/bgp/fib.ts).',
     'log stderr all;',
     'timeformat protocol iso long ms;', // "Since" with milliseconds: bench/bgp/advertise.ts reads it
     `router id ${env.routerId};`,
@@ -189,6 +197,7 @@ export function birdBenchConfig(env: ReceiverEnv): string {
     `  keepalive time ${Math.max(1, Math.floor(env.holdTimeSec / 3))};`,
     '  ipv4 { import all; export none; };',
     '}',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -202,28 +211,7 @@ export const birdReceiver: Receiver<BirdHandle> = {
   pollIntervalMs: 10,
   pollMethod: 'BIRD control socket, `show protocols all feeder` ("Routes: N imported")',
   unavailable: () => missing(['bird']),
-  async start(env) {
-    mkdirSync(env.dir, { recursive: true });
-    const conf = join(env.dir, 'bird.conf');
-    const sock = join(env.dir, 'bird.ctl');
-    const logPath = join(env.dir, 'bird.log');
-    writeFileSync(conf, birdBenchConfig(env));
-    const s = spawnDaemon(env.netns, ['bird', '-f', '-c', conf, '-s', sock, '-P', join(env.dir, 'bird.pid')], logPath);
-    let ctl: BirdControl | undefined;
-    try {
-      await waitReady('bird', s, logPath, async () => {
-        if (!existsSync(sock)) return false;
-        ctl ??= await BirdControl.connect(sock);
-        return /Daemon is up and running/.test(await ctl.ask('show status'));
-      });
-    } catch (e) {
-      ctl?.close();
-      await stopDaemon(s.proc);
-      throw e;
-    }
-    const c = ctl as BirdControl;
-    return { proc: s.proc, logPath, exited: s.exited, ctl: c, close: () => c.close() };
-  },
+  start: (env) => startBird(env, birdBenchConfig(env)),
   routeCount: (h) => h.ctl.imported('feeder'),
   pid: (h) => h.proc.pid,
   async stop(h) {
@@ -231,6 +219,30 @@ export const birdReceiver: Receiver<BirdHandle> = {
     await stopDaemon(h.proc);
   },
 };
+
+/** Writes `config`, starts BIRD in `env.netns`, resolves once it answers on its control socket. */
+export async function startBird(env: ReceiverEnv, config: string): Promise<BirdHandle> {
+  mkdirSync(env.dir, { recursive: true });
+  const conf = join(env.dir, 'bird.conf');
+  const sock = join(env.dir, 'bird.ctl');
+  const logPath = join(env.dir, 'bird.log');
+  writeFileSync(conf, config);
+  const s = spawnDaemon(env.netns, ['bird', '-f', '-c', conf, '-s', sock, '-P', join(env.dir, 'bird.pid')], logPath);
+  let ctl: BirdControl | undefined;
+  try {
+    await waitReady('bird', s, logPath, async () => {
+      if (!existsSync(sock)) return false;
+      ctl ??= await BirdControl.connect(sock);
+      return /Daemon is up and running/.test(await ctl.ask('show status'));
+    });
+  } catch (e) {
+    ctl?.close();
+    await stopDaemon(s.proc);
+    throw e;
+  }
+  const c = ctl as BirdControl;
+  return { proc: s.proc, logPath, exited: s.exited, ctl: c, close: () => c.close() };
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // FRR bgpd
@@ -269,44 +281,11 @@ export const frrReceiver: Receiver<FrrHandle> = {
   pollIntervalMs: 10,
   pollMethod: 'bgpd vty socket, `show bgp ipv4 unicast summary json` (pfxRcd)',
   unavailable: () => (existsSync('/usr/lib/frr/bgpd') ? undefined : '/usr/lib/frr/bgpd not installed'),
-  async start(env) {
-    mkdirSync(env.dir, { recursive: true });
-    const conf = join(env.dir, 'bgpd.conf');
-    const logPath = join(env.dir, 'bgpd.log');
-    writeFileSync(conf, frrBenchConfig(env));
-    const argv = [
-      '/usr/lib/frr/bgpd',
-      '-f',
-      conf,
-      '-i',
-      join(env.dir, 'bgpd.pid'),
-      '--vty_socket',
-      env.dir,
+  start: (env) =>
+    startBgpd(env, frrBenchConfig(env), [
       '-Z', // no zebra
       '-n', // no kernel
-      '-S', // stay root
-      '-P',
-      '0', // no vty TCP port
-      '-l',
-      env.address,
-    ];
-    const s = spawnDaemon(env.netns, argv, logPath);
-    const sock = join(env.dir, 'bgpd.vty');
-    let vty: FrrVty | undefined;
-    try {
-      await waitReady('bgpd', s, logPath, async () => {
-        if (!existsSync(sock)) return false;
-        vty ??= await FrrVty.connect(sock);
-        return (await vty.command('show bgp ipv4 unicast summary json')).includes(env.peerAddress);
-      });
-    } catch (e) {
-      vty?.close();
-      await stopDaemon(s.proc);
-      throw e;
-    }
-    const v = vty as FrrVty;
-    return { proc: s.proc, logPath, exited: s.exited, vty: v, peer: env.peerAddress, close: () => v.close() };
-  },
+    ]),
   async routeCount(h) {
     const j = JSON.parse(await h.vty.command('show bgp ipv4 unicast summary json')) as {
       peers?: Record<string, { pfxRcd?: number }>;
@@ -319,6 +298,45 @@ export const frrReceiver: Receiver<FrrHandle> = {
     await stopDaemon(h.proc);
   },
 };
+
+/** Writes `config`, starts bgpd with `zebraArgs` (-Z -n: alone; -z PATH: with zebra), waits for its vty. */
+export async function startBgpd(env: ReceiverEnv, config: string, zebraArgs: readonly string[]): Promise<FrrHandle> {
+  mkdirSync(env.dir, { recursive: true });
+  const conf = join(env.dir, 'bgpd.conf');
+  const logPath = join(env.dir, 'bgpd.log');
+  writeFileSync(conf, config);
+  const argv = [
+    '/usr/lib/frr/bgpd',
+    '-f',
+    conf,
+    '-i',
+    join(env.dir, 'bgpd.pid'),
+    '--vty_socket',
+    env.dir,
+    ...zebraArgs,
+    '-S', // stay root
+    '-P',
+    '0', // no vty TCP port
+    '-l',
+    env.address,
+  ];
+  const s = spawnDaemon(env.netns, argv, logPath);
+  const sock = join(env.dir, 'bgpd.vty');
+  let vty: FrrVty | undefined;
+  try {
+    await waitReady('bgpd', s, logPath, async () => {
+      if (!existsSync(sock)) return false;
+      vty ??= await FrrVty.connect(sock);
+      return (await vty.command('show bgp ipv4 unicast summary json')).includes(env.peerAddress);
+    });
+  } catch (e) {
+    vty?.close();
+    await stopDaemon(s.proc);
+    throw e;
+  }
+  const v = vty as FrrVty;
+  return { proc: s.proc, logPath, exited: s.exited, vty: v, peer: env.peerAddress, close: () => v.close() };
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // GoBGP
@@ -406,16 +424,19 @@ const CARACAL_SOURCE = join(ROOT, 'node', 'cli.ts');
  * process also holds tsx's loader, so its RSS is a little higher than the built one's.
  */
 const FROM_SOURCE = process.env.CARACAL_BGP_BENCH_CARACAL === 'source';
+/** `CARACAL_BGP_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`: extra node flags for the speaker. */
+const NODE_ARGS = (process.env.CARACAL_BGP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 export const caracalArgv = (): string[] =>
   FROM_SOURCE
     ? [
         process.execPath,
+        ...NODE_ARGS,
         '--import',
         'tsx',
         '-e', // node/cli.ts exports main() and does not run it when loaded as the entry point
         `import(${JSON.stringify(pathToFileURL(CARACAL_SOURCE).href)}).then((m) => m.main(process.argv.slice(1)))`,
       ]
-    : [process.execPath, CARACAL];
+    : [process.execPath, ...NODE_ARGS, CARACAL];
 const STATUS_PORT = 9179;
 let caracalSupport: string | undefined | null = null;
 
@@ -481,26 +502,7 @@ export const caracalReceiver: Receiver<CaracalHandle> = {
   pollIntervalMs: 10,
   pollMethod: 'status API `GET /bgp/peers` (prefixesAccepted), from a helper inside the namespace',
   unavailable: caracalSpeakerUnavailable,
-  async start(env) {
-    mkdirSync(env.dir, { recursive: true });
-    const conf = join(env.dir, 'speaker.json');
-    const logPath = join(env.dir, 'speaker.log');
-    writeFileSync(conf, caracalBenchConfig(env));
-    // node runs the speaker in the pid we spawn (ip netns exec and setpriv exec): its VmHWM is the one.
-    const s = spawnDaemon(env.netns, [...caracalArgv(), 'speaker', '--config', conf], logPath);
-    const http = new NetnsHttp(env.netns);
-    try {
-      await waitReady('caracal speaker', s, logPath, async () => {
-        const peers = JSON.parse(await http.get(`http://127.0.0.1:${STATUS_PORT}/bgp/peers`)) as PeerJson[];
-        return peers.some((p) => p.address === env.peerAddress);
-      });
-    } catch (e) {
-      http.close();
-      await stopDaemon(s.proc);
-      throw e;
-    }
-    return { proc: s.proc, logPath, exited: s.exited, http, peer: env.peerAddress, close: () => http.close() };
-  },
+  start: (env) => startCaracal(env, []),
   async routeCount(h) {
     const peers = JSON.parse(await h.http.get(`http://127.0.0.1:${STATUS_PORT}/bgp/peers`)) as PeerJson[];
     return peers.find((p) => p.address === h.peer)?.prefixesAccepted ?? 0;
@@ -511,6 +513,28 @@ export const caracalReceiver: Receiver<CaracalHandle> = {
     await stopDaemon(h.proc);
   },
 };
+
+/** Writes the config, starts `caracal speaker` with `extraArgs` (e.g. --fib), waits for its status API. */
+export async function startCaracal(env: ReceiverEnv, extraArgs: readonly string[]): Promise<CaracalHandle> {
+  mkdirSync(env.dir, { recursive: true });
+  const conf = join(env.dir, 'speaker.json');
+  const logPath = join(env.dir, 'speaker.log');
+  writeFileSync(conf, caracalBenchConfig(env));
+  // node runs the speaker in the pid we spawn (ip netns exec and setpriv exec): its VmHWM is the one.
+  const s = spawnDaemon(env.netns, [...caracalArgv(), 'speaker', '--config', conf, ...extraArgs], logPath);
+  const http = new NetnsHttp(env.netns);
+  try {
+    await waitReady('caracal speaker', s, logPath, async () => {
+      const peers = JSON.parse(await http.get(`http://127.0.0.1:${STATUS_PORT}/bgp/peers`)) as PeerJson[];
+      return peers.some((p) => p.address === env.peerAddress);
+    });
+  } catch (e) {
+    http.close();
+    await stopDaemon(s.proc);
+    throw e;
+  }
+  return { proc: s.proc, logPath, exited: s.exited, http, peer: env.peerAddress, close: () => http.close() };
+}
 
 /** Every receiver, in table order. */
 export const RECEIVERS: readonly Receiver[] = [

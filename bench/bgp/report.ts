@@ -12,7 +12,17 @@ const formatMs = (ms: number): string => formatNs(ms * 1e6);
 const formatN = (n: number): string =>
   n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 1e3 === 0 ? `${n / 1e3}k` : String(n);
 
-export function formatIngest(c: Comparison, title: string): string {
+/** Where the clock stops: the daemon's RIB (the ingest benchmark) or the kernel FIB (bench/bgp/fib.ts). */
+export interface IngestFormat {
+  readonly reference: string;
+  readonly target: 'RIB' | 'FIB';
+}
+
+export function formatIngest(
+  c: Comparison,
+  title: string,
+  f: IngestFormat = { reference: 'bird', target: 'RIB' },
+): string {
   const rows: ComparisonRow[] = c.cells.map((cell) => {
     const routesPerSec: Summary | undefined = cell.samples.length
       ? summarize(cell.samples.map((s) => (s.n * 1000) / s.ms))
@@ -34,9 +44,9 @@ export function formatIngest(c: Comparison, title: string): string {
       {
         title,
         groupLabel: 'N',
-        reference: 'bird',
+        reference: f.reference,
         metrics: [
-          { key: 'time', label: 'Established→RIB', format: formatMs, spread: true, ratio: true },
+          { key: 'time', label: `Established→${f.target}`, format: formatMs, spread: true, ratio: true },
           { key: 'window', label: 'poll window', format: formatMs },
           { key: 'rss', label: 'peak RSS', format: formatMiB, spread: true, ratio: true },
           { key: 'startRss', label: 'idle RSS', format: formatMiB },
@@ -48,10 +58,10 @@ export function formatIngest(c: Comparison, title: string): string {
   ];
   for (const u of c.unavailable) out.push(`${u.receiver}: ${u.reason}`);
   out.push(
-    'Established→RIB: median over runs, from Established (feeder side) to the end of the first poll that counted N;',
+    `Established→${f.target}: median over runs, from Established (feeder side) to the end of the first poll that counted N${f.target === 'FIB' ? ' in the kernel' : ''};`,
     'the true moment lies within the "poll window" before it. peak RSS: VmHWM of the receiver daemon, read 0.5 s',
     'after that (a fresh daemon per run); idle RSS: the same, once ready and before the feeder connected. Ratios',
-    'are ratios of medians against bird for the same N. Polling:',
+    `are ratios of medians against ${f.reference} for the same N. Polling:`,
   );
   for (const p of c.pollMethods)
     out.push(
