@@ -1,0 +1,63 @@
+/**
+ * The FIB worker's entry (started by route-worker.ts, never imported): opens a NETLINK_ROUTE socket, builds the
+ * RouteTable and runs `syncFib` against a feed made of the parent's messages. Logs go to the parent.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { describeError } from '../../common/errors.js';
+import { NetlinkRoutePort } from '../../kernel/netlink/routes.js';
+import type { BestRouteChange, RouteFeed } from '../../model/route-feed.js';
+import { type FibLog, type FibSync, syncFib } from './fib-sync.js';
+import { decodeChanges, type FibParentMessage, type FibWorkerConfig, type FibWorkerMessage } from './route-worker.js';
+import { RouteTable } from './routes.js';
+
+const parent = parentPort;
+if (!parent) throw new Error('route-worker-main.ts runs as a worker thread (felix/dataplane/route-worker.ts)');
+const cfg = workerData as FibWorkerConfig;
+const post = (m: FibWorkerMessage) => parent.postMessage(m);
+const log: FibLog = {
+  debug: (obj, msg) => post({ type: 'log', level: 'debug', obj: obj as Record<string, unknown>, msg }),
+  info: (obj, msg) => post({ type: 'log', level: 'info', obj: obj as Record<string, unknown>, msg }),
+  warn: (obj, msg) => post({ type: 'log', level: 'warn', obj: obj as Record<string, unknown>, msg }),
+};
+
+let port: NetlinkRoutePort | undefined;
+let sync: FibSync | undefined;
+try {
+  port = NetlinkRoutePort.open();
+  const table = new RouteTable({
+    port,
+    protocol: cfg.protocol,
+    table: cfg.table,
+    metric: cfg.metric,
+    keepStaleMs: cfg.keepStaleMs,
+  });
+  const listeners = new Set<(changes: readonly BestRouteChange[]) => void>();
+  const feed: RouteFeed = {
+    onChanges(l) {
+      listeners.add(l);
+      return () => void listeners.delete(l);
+    },
+    snapshot: () => decodeChanges(cfg.snapshot),
+  };
+  sync = syncFib(feed, table, log, cfg.resyncIntervalMs ?? 90_000);
+  parent.on('message', (m: FibParentMessage) => {
+    if (m.type === 'changes') {
+      const changes = decodeChanges(m.text);
+      for (const l of listeners) l(changes);
+    } else if (m.type === 'stop') {
+      sync?.stop();
+      const done = () => {
+        if (sync?.busy) return void setTimeout(done, 5);
+        port?.close();
+        post({ type: 'stopped' });
+        parent.close();
+      };
+      done();
+    }
+  });
+  post({ type: 'ready' });
+} catch (e) {
+  port?.close();
+  post({ type: 'failed', message: describeError(e) });
+  parent.close();
+}

@@ -1,0 +1,153 @@
+/**
+ * The FIB in a worker thread: a RouteTable over its own NETLINK_ROUTE socket, kept in step with a RouteFeed by
+ * `syncFib`, in a `worker_threads` Worker (entry: route-worker-main.ts). Why a thread: the kernel inserts a
+ * route inside the sendmsg() that carries it (several µs each; seconds for a full table), and our netlink
+ * socket is synchronous, so on the speaker's thread every batch would stop BGP for that long. In the worker,
+ * the kernel's work and the table's bookkeeping run on another core while the speaker keeps reading UPDATEs.
+ *
+ * Between the threads: one message per batch of changes, the batch as one string ("prefix nexthop" lines;
+ * "prefix" alone = withdrawn): a string is copied as one block, where structured-cloning a million small
+ * objects costs the sending thread about a second. The worker runs in the same network namespace (namespaces
+ * are per process here: the worker thread inherits the thread that starts it, which is the process's).
+ *
+ * Leaves out: the route logic itself (routes.ts, fib-sync.ts). Stopping leaves every route in the kernel.
+ */
+import { Worker } from 'node:worker_threads';
+import { CaracalError, ErrorCodes } from '../../common/errors.js';
+import type { BestRouteChange, RouteFeed } from '../../model/route-feed.js';
+import type { FibLog } from './fib-sync.js';
+
+/** What the worker is started with (structured-cloned as workerData). */
+export interface FibWorkerConfig {
+  readonly protocol: number;
+  readonly table?: number | undefined;
+  readonly metric?: number | undefined;
+  readonly keepStaleMs?: number | undefined;
+  readonly resyncIntervalMs?: number | undefined;
+  /** The feed's snapshot when the worker starts, encoded by `encodeChanges`. */
+  readonly snapshot: string;
+}
+
+/** Worker → parent. */
+export type FibWorkerMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'failed'; readonly message: string; readonly code?: string | undefined }
+  | {
+      readonly type: 'log';
+      readonly level: 'debug' | 'info' | 'warn';
+      readonly obj: Record<string, unknown>;
+      readonly msg: string;
+    }
+  | { readonly type: 'stopped' };
+
+/** Parent → worker. */
+export type FibParentMessage = { readonly type: 'changes'; readonly text: string } | { readonly type: 'stop' };
+
+/** Changes as lines: "prefix nexthop", or "prefix" for a withdrawal. */
+export function encodeChanges(changes: readonly BestRouteChange[]): string {
+  const lines = new Array<string>(changes.length);
+  for (let i = 0; i < changes.length; i++) {
+    const c = changes[i]!;
+    lines[i] = c.nextHop === undefined ? c.prefix : `${c.prefix} ${c.nextHop}`;
+  }
+  return lines.join('\n');
+}
+
+/** The inverse of `encodeChanges`. */
+export function decodeChanges(text: string): BestRouteChange[] {
+  if (text === '') return [];
+  const out: BestRouteChange[] = [];
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const sp = text.indexOf(' ', start);
+    if (sp >= 0 && sp < end) out.push({ prefix: text.slice(start, sp), nextHop: text.slice(sp + 1, end) });
+    else out.push({ prefix: text.slice(start, end) });
+    start = end + 1;
+  }
+  return out;
+}
+
+export interface FibWorker {
+  /** Stops following the feed, lets the worker finish its apply, ends it. The routes stay in the kernel. */
+  stop(): Promise<void>;
+}
+
+const STOP_TIMEOUT_MS = 10_000;
+
+/**
+ * The worker on the entry next to this file. From the sources (tests, `CARACAL_BGP_BENCH_CARACAL=source`) the
+ * entry is TypeScript, and Node 20 does not carry tsx's `--import` hooks into workers: the worker registers
+ * tsx itself before importing it.
+ */
+function newWorker(workerData: FibWorkerConfig): Worker {
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./route-worker-main.js', import.meta.url), { workerData });
+  const entry = new URL('./route-worker-main.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(code, { eval: true, workerData });
+}
+
+/**
+ * Starts the worker and resolves once its netlink socket is open (rejects with the worker's error otherwise:
+ * not root, no netlink). From then on every batch of `feed` goes to the worker.
+ * @example const fib = await startFibWorker(speaker, { protocol: 44, snapshot: '' }, log); … await fib.stop();
+ */
+export async function startFibWorker(
+  feed: RouteFeed,
+  cfg: Omit<FibWorkerConfig, 'snapshot'>,
+  log: FibLog,
+): Promise<FibWorker> {
+  const workerData: FibWorkerConfig = { ...cfg, snapshot: encodeChanges(feed.snapshot()) };
+  const worker = newWorker(workerData);
+  let exited = false;
+  const gone = new Promise<void>((resolve) =>
+    worker.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  let stoppedMsg: (() => void) | undefined;
+  await new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: FibWorkerMessage) => {
+      if (m.type === 'ready') resolve();
+      else if (m.type === 'failed')
+        reject(new CaracalError(ErrorCodes.Internal, `Cannot start the FIB worker: ${m.message}`));
+      else if (m.type === 'log') log[m.level](m.obj, m.msg);
+      else if (m.type === 'stopped') stoppedMsg?.();
+    });
+    worker.once('error', (e) =>
+      reject(new CaracalError(ErrorCodes.Internal, `Cannot start the FIB worker: ${e.message}`)),
+    );
+    worker.once('exit', (code) =>
+      reject(new CaracalError(ErrorCodes.Internal, `The FIB worker exited with code ${code}`)),
+    );
+  }).catch(async (e) => {
+    await worker.terminate();
+    throw e;
+  });
+  worker.on('error', (e) =>
+    log.warn({ event: 'fibWorkerError', err: e.message }, 'the FIB worker failed; routes stay as they are'),
+  );
+  const off = feed.onChanges((changes) => {
+    if (!exited && changes.length > 0)
+      worker.postMessage({ type: 'changes', text: encodeChanges(changes) } satisfies FibParentMessage);
+  });
+  return {
+    async stop() {
+      off();
+      if (exited) return;
+      const stopped = new Promise<void>((r) => {
+        stoppedMsg = r;
+      });
+      worker.postMessage({ type: 'stop' } satisfies FibParentMessage);
+      const timer = setTimeout(() => void worker.terminate(), STOP_TIMEOUT_MS);
+      await Promise.race([stopped, gone]);
+      await worker.terminate();
+      clearTimeout(timer);
+      await gone;
+    },
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * Child for route-worker.test.ts, run inside a test netns (`ip netns exec NS node --import tsx <this>`): starts
+ * the FIB worker on a feed driven by stdin lines, and answers each line on stdout once the worker is idle:
+ *   changes <text with \n as |>  → "ok"   (a batch of changes: "prefix nexthop" or "prefix")
+ *   stop                          → "stopped" (then exits)
+ * Logs from the worker go to stderr as JSON lines.
+ */
+import { createInterface } from 'node:readline';
+import type { BestRouteChange, RouteFeed } from '../../../model/route-feed.js';
+import { decodeChanges, startFibWorker } from '../route-worker.js';
+
+const protocol = Number(process.argv[2] ?? 44);
+const initial = decodeChanges((process.argv[3] ?? '').replaceAll('|', '\n'));
+const listeners = new Set<(c: readonly BestRouteChange[]) => void>();
+const feed: RouteFeed = {
+  onChanges(l) {
+    listeners.add(l);
+    return () => void listeners.delete(l);
+  },
+  snapshot: () => initial,
+};
+const log = (level: string) => (obj: object, msg: string) =>
+  process.stderr.write(`${JSON.stringify({ level, ...obj, msg })}\n`);
+const fib = await startFibWorker(feed, { protocol }, { debug: log('debug'), info: log('info'), warn: log('warn') });
+process.stdout.write('ready\n');
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line.startsWith('changes ')) {
+    const changes = decodeChanges(line.slice('changes '.length).replaceAll('|', '\n'));
+    for (const l of listeners) l(changes);
+    process.stdout.write('ok\n');
+  } else if (line === 'stop') {
+    await fib.stop();
+    process.stdout.write('stopped\n');
+    break;
+  }
+}
