@@ -18,7 +18,7 @@
  * order. Only borrowing, when nothing is left to claim, lists the blocks once.
  */
 
-import { type Clock, systemClock } from '../common/clock.js';
+import { type Clock, sleep, systemClock } from '../common/clock.js';
 import { CaracalError, describeError, ErrorCodes, isCaracalError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Datastore } from '../datastore/types.js';
@@ -357,11 +357,22 @@ export class Ipam {
     let cur: Block | undefined = start;
     let counted = 0;
     let written = 0;
+    let fresh = false;
     try {
       for (let attempt = 0; attempt < this.#maxRetries; attempt++) {
         if (!cur) return [];
         const a = plan(cur.spec);
         if (a.ordinals.length === 0) {
+          if (!fresh) {
+            // Only a write is validated by the CAS: "no room" is decided on a fresh read.
+            cur = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
+            fresh = true;
+            if (owner && cur?.spec.affinity !== hostAffinity(owner)) {
+              this.#uncacheBlock(owner, cidr);
+              return [];
+            }
+            continue;
+          }
           if (owner) this.#cacheBlock(owner, cur);
           return [];
         }
@@ -389,6 +400,7 @@ export class Ipam {
           if (!isConflict(e)) throw e;
         }
         cur = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
+        fresh = true;
         if (owner && cur?.spec.affinity !== hostAffinity(owner)) {
           this.#uncacheBlock(owner, cidr);
           return [];
@@ -518,7 +530,11 @@ export class Ipam {
         return false;
       }
     }
-    await this.#setAffinityState(aff, 'confirmed');
+    if (!(await this.#setAffinityState(aff, 'confirmed'))) {
+      // The pending affinity was removed under us (a node-affinity release ran meanwhile): the block names us,
+      // so record the affinity again rather than leave an owned block without one.
+      await this.#adopt(blk, node);
+    }
     this.#cacheBlock(node, blk);
     this.#log?.info({ event: 'blockClaimed', node, cidr }, 'block claimed');
     return true;
@@ -649,10 +665,22 @@ export class Ipam {
 
   /** CAS loop on one block: apply the pure release; an emptied block without owner is deleted. */
   async #releaseIn(cidr: string, plan: (spec: IPAMBlockSpec) => Release): Promise<Release | undefined> {
-    let cur = this.#cachedBlock(cidr) ?? live(await this.#ds.get('IPAMBlock', blockName(cidr)));
+    // The cached copy only saves a read when it leads to a write (which the CAS validates); a decision to do
+    // nothing is taken on a fresh read, since another process may have allocated since we cached it.
+    let cur = this.#cachedBlock(cidr);
+    let fresh = false;
+    if (!cur) {
+      cur = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
+      fresh = true;
+    }
     for (let attempt = 0; attempt < this.#maxRetries; attempt++) {
       if (!cur) return undefined;
       const r = plan(cur.spec);
+      if (r.released.length === 0 && !fresh) {
+        cur = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
+        fresh = true;
+        continue;
+      }
       if (r.released.length === 0) return r;
       try {
         if (isEmpty(r.spec) && r.spec.affinity === undefined) {
@@ -667,6 +695,7 @@ export class Ipam {
         if (!isConflict(e) && !isNotFound(e)) throw e;
       }
       cur = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
+      fresh = true;
       await this.#pause(attempt);
     }
     throw this.#retriesExhausted(`release in block ${cidr}`);
@@ -940,7 +969,8 @@ export class Ipam {
   async #pause(attempt: number): Promise<void> {
     if (attempt < 2) return;
     const ms = Math.floor(Math.random() * Math.min(50, 2 ** attempt));
-    await new Promise<void>((r) => this.#clock.setTimeout(r, ms));
+    // A plain (ref'd) timer: the system clock's timers are unref'd and would let a lone caller's process exit.
+    await sleep(ms);
   }
 
   #retriesExhausted(what: string): CaracalError {
