@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { CaracalError, ErrorCodes } from '../../common/errors.js';
 import type { Route, RouteKey, RouteOp, RouteOpResult, RoutePort } from '../../kernel/netlink/routes.js';
 import { routeKey } from '../../kernel/netlink/routes.js';
-import { DEFAULT_METRIC, planRouteOps, RouteTable, routeForChange } from './routes.js';
+import { formatIp, tryParseIp } from '../../model/ip.js';
+import { canonicalV4, DEFAULT_METRIC, planRouteOps, RouteTable, routeForChange } from './routes.js';
 
 const PROTO = 44;
 const O = { protocol: PROTO, table: 254, metric: DEFAULT_METRIC };
@@ -286,5 +287,50 @@ describe('RouteTable', () => {
     );
     t.applyChanges([{ prefix: '10.244.3.0/26', nextHop: 'fd00::1' }]);
     assert.equal(t.unusable, 1);
+  });
+});
+
+describe('applyChanges() fast IPv4 path', () => {
+  it('canonicalV4() accepts exactly the canonical dotted quads tryParseIp accepts', () => {
+    const octet = fc.oneof(fc.nat(300).map(String), fc.constantFrom('00', '01', '', 'a', '-1', '256'));
+    fc.assert(
+      fc.property(fc.array(octet, { minLength: 3, maxLength: 5 }), (parts) => {
+        const text = parts.join('.');
+        const got = canonicalV4(text, 0, text.length);
+        const ip = tryParseIp(text);
+        const canonical = ip.ok && ip.value.family === 4 && formatIp(ip.value) === text;
+        assert.equal(got >= 0, canonical, text);
+        if (canonical) assert.equal(BigInt(got), ip.value.value);
+      }),
+    );
+  });
+
+  it('gives the same desired routes and unusable count as the general path, for any prefix and next hop', () => {
+    const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join('.'));
+    const prefix = fc.oneof(
+      fc.tuple(v4, fc.integer({ min: 0, max: 33 })).map(([a, l]) => `${a}/${l}`),
+      fc.constantFrom('10.0.0.0/08', '010.0.0.0/8', 'fd00::/64', '10.0.0.0', '0.0.0.0/0'),
+    );
+    const nextHop = fc.oneof(v4, fc.constantFrom('0.0.0.0', 'fd00::1', '::ffff:10.0.0.1', '10.1.1.01', 'x'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(prefix, nextHop)), (pairs) => {
+        const t = new RouteTable({ port: new FakePort(), protocol: PROTO, resyncIntervalMs: 0 });
+        t.applyChanges(pairs.map(([p, n]) => ({ prefix: p, nextHop: n })));
+        const want = new Map<string, Route>();
+        let unusable = 0;
+        for (const [p, n] of pairs) {
+          const r = routeForChange({ prefix: p, nextHop: n }, O);
+          if (r) want.set(key(r), r);
+          else {
+            // An unusable change still takes the prefix out of the desired set (when the prefix parses).
+            const any = routeForChange({ prefix: p, nextHop: p.includes(':') ? 'fd00::1' : '10.0.0.1' }, O);
+            if (any) want.delete(key(any));
+            unusable++;
+          }
+        }
+        assert.deepEqual(new Map(t.desired), want);
+        assert.equal(t.unusable, unusable);
+      }),
+    );
   });
 });
