@@ -13,6 +13,16 @@ Commands:
 
 As a CNI plugin (CNI_COMMAND set in the environment) it reads the network config on stdin.`;
 
+/**
+ * V8 flags for `caracal speaker`, set at run time (the process is already running, so the command-line
+ * `--max-semi-space-size` is out of reach; this one is read each time V8 considers growing the young
+ * generation). Growth factor 1 keeps each semi-space at its initial 1 MiB instead of growing to 16 MiB under
+ * a full-table ingest: the speaker's long-lived data sits in typed arrays and interned attribute sets, so a
+ * bigger nursery bought no speed, only ~30 MiB of peak RSS (docs/design/bgp-bench.md, memory). Other
+ * commands keep V8's defaults.
+ */
+export const SPEAKER_V8_FLAGS = '--semi-space-growth-factor=1';
+
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   let code = 0;
@@ -24,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
         break;
       }
       case 'speaker': {
+        (await import('node:v8')).setFlagsFromString(SPEAKER_V8_FLAGS);
         const { runSpeaker } = await import('./speaker-cmd.js');
         code = await runSpeaker(rest);
         return process.exit(code); // sessions and timers are closed; do not wait for stray handles

@@ -14,18 +14,23 @@
  * owned by rtm_protocol N (default 44). Stopping leaves the routes in place (the dataplane keeps forwarding
  * while the agent restarts); the next start keeps them for `gracefulRestartTimeSec`, then sweeps those not
  * re-learned.
+ *
+ * Memory (issue 3: peak RSS at 1M prefixes against BIRD's; docs/design/bgp-bench.md). The process loads only
+ * what runs for its whole life: the config is read and validated in a short-lived child process
+ * (`loadSpeakerConfigIsolated`), because the YAML parser and zod with the model's schemas would otherwise
+ * stay resident (~20 MiB of a ~70 MiB idle process; ES modules are never unloaded); koffi (TCP-MD5, netlink)
+ * and felix's route table load only when a peer has a password or `--fib` is given. node/cli.ts also keeps
+ * V8's young generation small for this command (see SPEAKER_V8_FLAGS there).
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { CaracalError, describeError, ErrorCodes } from '../common/errors.js';
+import { CaracalError, describeError, type ErrorCode, ErrorCodes, isCaracalError } from '../common/errors.js';
 import { type Logger, logger } from '../common/logger.js';
-import { RouteTable } from '../felix/dataplane/routes.js';
-import { NetlinkRoutePort } from '../kernel/netlink/routes.js';
-import { createMd5Socket, setTcpMd5 } from '../kernel/tcp-md5.js';
+import type { RouteTable } from '../felix/dataplane/routes.js';
+import type { NetlinkRoutePort } from '../kernel/netlink/routes.js';
 import type { RouteFeed } from '../model/route-feed.js';
-import { SpeakerConfig } from '../model/speaker-config.js';
-import { parseWithSchema } from '../model/validate.js';
+import type { SpeakerConfig } from '../model/speaker-config.js';
 import type { Md5Port } from '../speaker/session/peer.js';
 import { Speaker } from '../speaker/speaker.js';
 import { startStatusApi } from '../speaker/status-api.js';
@@ -152,12 +157,22 @@ function flagValue(args: readonly string[], name: string): string | undefined {
   return v;
 }
 
-export const kernelMd5: Md5Port = {
-  setKey: (fd, peerAddress, key) => setTcpMd5(fd, peerAddress, key),
-  createSocket: (family, peerAddress, key) => createMd5Socket(family, peerAddress, key),
-};
+/** The kernel's TCP-MD5 (kernel/tcp-md5.ts, through koffi), loaded on first use. */
+export async function kernelMd5(): Promise<Md5Port> {
+  const { createMd5Socket, setTcpMd5 } = await import('../kernel/tcp-md5.js');
+  return {
+    setKey: (fd, peerAddress, key) => setTcpMd5(fd, peerAddress, key),
+    createSocket: (family, peerAddress, key) => createMd5Socket(family, peerAddress, key),
+  };
+}
 
-export function loadSpeakerConfig(file: string): SpeakerConfig {
+/** Reads and validates a speaker config in this process (loads the YAML parser and the zod schemas). */
+export async function loadSpeakerConfig(file: string): Promise<SpeakerConfig> {
+  const [{ parse: parseYaml }, { SpeakerConfig }, { parseWithSchema }] = await Promise.all([
+    import('yaml'),
+    import('../model/speaker-config.js'),
+    import('../model/validate.js'),
+  ]);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -176,6 +191,96 @@ export function loadSpeakerConfig(file: string): SpeakerConfig {
   return parseWithSchema(SpeakerConfig, raw, `load speaker config "${file}"`);
 }
 
+/** What the config child writes on stdout: one JSON document. */
+type ConfigCheckReply =
+  | { readonly ok: true; readonly config: SpeakerConfig }
+  | { readonly ok: false; readonly code: string; readonly message: string; readonly details?: Record<string, unknown> };
+
+/** The config child's body: `loadSpeakerConfig(file)`, answered as one JSON document on stdout. */
+export async function configCheckChild(file: string): Promise<void> {
+  let reply: ConfigCheckReply;
+  try {
+    reply = { ok: true, config: await loadSpeakerConfig(file) };
+  } catch (e) {
+    reply = isCaracalError(e)
+      ? { ok: false, code: e.code, message: e.message, details: e.details }
+      : {
+          ok: false,
+          code: ErrorCodes.InvalidConfig,
+          message: `Cannot load speaker config "${file}": ${describeError(e)}`,
+        };
+  }
+  process.stdout.write(JSON.stringify(reply));
+}
+
+/** Node flags of this process that decide how modules load (the tsx loader when run from the sources). */
+const LOADER_FLAGS = new Set([
+  '--import',
+  '--require',
+  '-r',
+  '--loader',
+  '--experimental-loader',
+  '--conditions',
+  '-C',
+]);
+
+/**
+ * The loader flags of `execArgv`, and only those: a debugger port, `--test` or profiling flags must not be
+ * inherited by the config child.
+ */
+export function childExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    const eq = a.indexOf('=');
+    if (LOADER_FLAGS.has(eq < 0 ? a : a.slice(0, eq))) {
+      out.push(a);
+      if (eq < 0 && i + 1 < execArgv.length) out.push(execArgv[++i]!);
+    }
+  }
+  return out;
+}
+
+/**
+ * `loadSpeakerConfig(file)` in a child process: same result, same errors, but the parser and the schemas
+ * never enter this (long-lived) process. The config is plain JSON data (strings, numbers, booleans, arrays,
+ * objects), so it survives the trip unchanged. Asynchronous, so a SIGHUP reload does not stall the sessions.
+ */
+export function loadSpeakerConfigIsolated(file: string, timeoutMs = 60_000): Promise<SpeakerConfig> {
+  const code = `import(${JSON.stringify(import.meta.url)}).then((m) => m.configCheckChild(process.argv[1]))`;
+  const argv = [...childExecArgv(), '--input-type=module', '-e', code, file];
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      argv,
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 30,
+        timeout: timeoutMs,
+        env: { ...process.env, CARACAL_LOG_LEVEL: 'silent' },
+      },
+      (err, stdout, stderr) => {
+        let reply: ConfigCheckReply | undefined;
+        try {
+          reply = JSON.parse(stdout) as ConfigCheckReply;
+        } catch {
+          reply = undefined;
+        }
+        if (reply?.ok === true) resolve(reply.config);
+        else if (reply?.ok === false)
+          reject(new CaracalError(reply.code as ErrorCode, reply.message, { details: reply.details }));
+        else
+          reject(
+            new CaracalError(
+              ErrorCodes.Internal,
+              `Cannot load speaker config "${file}": the config check process failed: ${err ? err.message : 'no answer'}${stderr ? `: ${stderr.trim()}` : ''}`,
+            ),
+          );
+      },
+    );
+  });
+}
+
 /** Runs until a signal; resolves with the exit code. */
 export async function runSpeaker(args: readonly string[]): Promise<number> {
   const file = flagValue(args, '--config');
@@ -183,12 +288,13 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
     throw new CaracalError(ErrorCodes.Usage, `Cannot start the speaker: --config FILE is required\n${SPEAKER_USAGE}`);
   const gracefulRestart = args.includes('--graceful-restart');
   const stateDir = flagValue(args, '--state-dir') ?? DEFAULT_SPEAKER_STATE_DIR;
-  const config = loadSpeakerConfig(file);
+  const config = await loadSpeakerConfigIsolated(file);
   const log = logger('speaker', { asn: config.asn, routerId: config.routerId });
   const marker = restartMarkerPath(stateDir, config.routerId);
   const restarting = gracefulRestart && consumeRestartMarker(marker, config.gracefulRestartTimeSec);
   if (restarting) log.info({ event: 'gracefulRestart', marker }, 'restarting: the R bit goes in the first OPENs');
-  const speaker = new Speaker(config, { md5: kernelMd5, logger: log, restarting });
+  const md5 = config.peers.some((p) => p.password !== undefined) ? await kernelMd5() : undefined;
+  const speaker = new Speaker(config, { md5, logger: log, restarting });
   let fib: { stop(): void } | undefined;
   let fibPort: NetlinkRoutePort | undefined;
   if (args.includes('--fib')) {
@@ -199,6 +305,10 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
         ErrorCodes.Usage,
         `Cannot start the speaker: --fib-protocol must be 1..255: current value is "${protoText}"\n${SPEAKER_USAGE}`,
       );
+    const [{ NetlinkRoutePort }, { RouteTable }] = await Promise.all([
+      import('../kernel/netlink/routes.js'),
+      import('../felix/dataplane/routes.js'),
+    ]);
     fibPort = NetlinkRoutePort.open();
     const table = new RouteTable({ port: fibPort, protocol, keepStaleMs: config.gracefulRestartTimeSec * 1000 });
     fib = syncFib(speaker, table, log.child({ component: 'fib', protocol }));
@@ -210,13 +320,13 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
   // SIGHUP: re-read the file and apply its `originate` (added prefixes announced, removed ones withdrawn);
   // every other field needs a restart. A file that no longer validates is reported and changes nothing.
   process.on('SIGHUP', () => {
-    try {
-      const next = loadSpeakerConfig(file);
-      speaker.setOriginated(next.originate);
-      log.info({ event: 'reload', originate: next.originate.length }, 'originated prefixes reloaded (SIGHUP)');
-    } catch (e) {
-      log.error({ event: 'reloadFailed', err: describeError(e) }, 'config not reloaded; nothing changed');
-    }
+    loadSpeakerConfigIsolated(file).then(
+      (next) => {
+        speaker.setOriginated(next.originate);
+        log.info({ event: 'reload', originate: next.originate.length }, 'originated prefixes reloaded (SIGHUP)');
+      },
+      (e) => log.error({ event: 'reloadFailed', err: describeError(e) }, 'config not reloaded; nothing changed'),
+    );
   });
   return await new Promise<number>((resolve) => {
     const shutdown = async (signal: string) => {

@@ -434,7 +434,7 @@ export class Speaker implements RouteFeed {
   }
 
   /** One batch per flush: the dirty keys (deduplicated; takeDirty may repeat them) and their best now. */
-  #publishRoutes(dirty: { v4: readonly number[]; v6: readonly string[] }): void {
+  #publishRoutes(dirty: { v4: ArrayLike<number> & Iterable<number>; v6: readonly string[] }): void {
     const seen = new Set<PrefixKey>();
     const changes: BestRouteChange[] = [];
     for (const list of [dirty.v4, dirty.v6]) {

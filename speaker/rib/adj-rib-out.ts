@@ -114,7 +114,7 @@ export class AdjRibOut {
   }
 
   /** Changes for the prefixes the Loc-RIB marked dirty. */
-  sync(dirty: { readonly v4: readonly number[]; readonly v6: readonly string[] }): OutUpdate {
+  sync(dirty: { readonly v4: ArrayLike<number>; readonly v6: readonly string[] }): OutUpdate {
     const out = new Collector();
     const rib = this.#rib;
     for (let i = 0; i < dirty.v4.length; i++) {

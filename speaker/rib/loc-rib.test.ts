@@ -31,7 +31,7 @@ describe('LocRib', () => {
     assert.equal(rib.size, 2);
     assert.equal(rib.best(v4('10.1.0.0/24'))?.attrs, a);
     assert.equal(rib.reason(v4('10.1.0.0/24')), 'only-path');
-    assert.deepEqual(rib.takeDirty().v4.sort(), [v4('10.1.0.0/24'), v4('10.2.0.0/24')].sort());
+    assert.deepEqual([...rib.takeDirty().v4].sort(), [v4('10.1.0.0/24'), v4('10.2.0.0/24')].sort());
     assert.equal(rib.pathCount, 1, 'one Path shared by both prefixes');
   });
   it('picks the higher local-pref across peers and records the step', () => {
@@ -128,7 +128,7 @@ describe('LocRib', () => {
     assert.equal(rib.removePeer('ibgp-a'), 2);
     assert.equal(rib.size, 1);
     assert.equal(rib.best(k)?.peer.config.id, 'ibgp-b');
-    assert.deepEqual(rib.takeDirty().v4.sort(), [k, v4('10.5.0.0/16')].sort());
+    assert.deepEqual([...rib.takeDirty().v4].sort(), [k, v4('10.5.0.0/16')].sort());
   });
   it('graceful restart: stale routes stay usable, refreshed ones un-stale, `sweepStale()` removes the rest', () => {
     const { rib, at } = setup();
@@ -341,6 +341,20 @@ describe('LocRib (bounds)', () => {
       rib.withdraw('p', b(k));
     }
     assert.ok(rib.takeDirty().v4.length <= (1 << 20) + 2);
+  });
+  it('takeDirty() lists every changed IPv4 prefix across growth and shrinking of its reused buffer', () => {
+    const rib = new LocRib({ asn: 64512, routerId: 1 });
+    rib.addPeer({ id: 'p', address: '10.0.0.2', asn: 64513, routerId: 2 });
+    const a = rib.interner.internAttrs(baseAttrs('10.0.0.2', { asPath: [{ type: 2, asns: [64513] }] }));
+    const keys = Array.from({ length: 300_000 }, (_, i) => (0x0b000000 + i * 256) * 64 + 24);
+    for (let i = 0; i < keys.length; i += 400) rib.applyUpdate('p', b(...keys.slice(i, i + 400)), a);
+    const big = rib.takeDirty().v4;
+    assert.equal(big.length, keys.length);
+    assert.deepEqual([...big], keys, 'in arrival order, each once');
+    // A small change after the burst: only that prefix, and the burst's view is not needed any more.
+    rib.withdraw('p', b(keys[7]!));
+    assert.deepEqual([...rib.takeDirty().v4], [keys[7]]);
+    assert.equal(rib.takeDirty().v4.length, 0);
   });
   it('re-evaluating a stale route under a new import policy keeps it stale (RFC 4724)', () => {
     const rib = new LocRib({ asn: 64512, routerId: 1 });

@@ -12,7 +12,7 @@
  *    separate per-peer map): an entry is the id of the only candidate `Path`; with two candidates, a slot
  *    in a typed pair pool; with more, an array; usable best first. The decision process runs only when
  *    several peers (or ADD-PATH ids) offer the prefix;
- *  - a prefix whose best path changed is appended to the dirty list (numbers and strings apart, so the v4
+ *  - a prefix whose best path changed is appended to the dirty list (IPv4 keys in a reused Float64Array,
  *    list stays a packed double array). Duplicates are allowed: AdjRibOut's diff is idempotent.
  *
  * Not here: ADD-PATH send, multipath/ECMP selection, IGP cost resolution (the `igpCost` hook returns 0),
@@ -63,6 +63,13 @@ export interface RoutePage {
 
 /** Dirty-list entries tolerated beyond twice the table size before deduplicating (8 bytes each). */
 const DIRTY_SLACK = 1 << 20;
+/**
+ * Capacity (entries) the IPv4 dirty buffer starts at and shrinks back to. It is kept between flushes, so a
+ * burst (one socket read can carry ~2 MB of UPDATEs, ~500k prefixes) costs no JS-heap allocation at all;
+ * with a growing `number[]` each burst left ~2× its size of backing stores in V8's large-object space
+ * until the next full GC (measured: ~20 MiB of a 1M-prefix ingest's peak RSS).
+ */
+const DIRTY_KEEP = 1 << 16;
 
 /** The local pseudo-peer's id. */
 export const LOCAL_PEER = '<local>';
@@ -90,7 +97,9 @@ export class LocRib {
   readonly #multiFree: number[] = [];
   /** Prefixes with a usable best path. */
   #routes = 0;
-  #dirtyV4: number[] = [];
+  /** IPv4 dirty keys: `#dirtyV4[0 .. #dirtyV4n)`; the buffer is reused across takeDirty() calls. */
+  #dirtyV4 = new Float64Array(1024);
+  #dirtyV4n = 0;
   #dirtyV6: string[] = [];
   /**
    * Duplicates are tolerated, but if nobody calls `takeDirty()` for a while a flapping prefix must not grow
@@ -301,7 +310,11 @@ export class LocRib {
             added++;
             if (usable) {
               this.#version++;
-              if (this.#dirtyV4.push(key) > this.#dirtyCap4) this.#dirty(this.#dirtyV4.pop()!);
+              const d = this.#dirtyV4n;
+              if (d < this.#dirtyV4.length && d < this.#dirtyCap4) {
+                this.#dirtyV4[d] = key;
+                this.#dirtyV4n = d + 1;
+              } else this.#dirty4(key);
             }
             continue;
           }
@@ -578,11 +591,7 @@ export class LocRib {
   #dirty(key: PrefixKey): void {
     this.#version++;
     if (typeof key === 'number') {
-      const n = this.#dirtyV4.push(key);
-      if (n > this.#dirtyCap4 && n > 2 * this.#table.size + DIRTY_SLACK) {
-        this.#dirtyV4 = dedupe(this.#dirtyV4);
-        this.#dirtyCap4 = Math.max(DIRTY_SLACK, 2 * this.#dirtyV4.length);
-      }
+      this.#dirty4(key);
     } else {
       const n = this.#dirtyV6.push(key);
       if (n > this.#dirtyCap6 && n > 2 * this.#table.size + DIRTY_SLACK) {
@@ -592,16 +601,37 @@ export class LocRib {
     }
   }
 
+  /** Appends an IPv4 key to the dirty buffer (growing it by doubling), deduplicating past the cap. */
+  #dirty4(key: number): void {
+    let n = this.#dirtyV4n;
+    if (n === this.#dirtyV4.length) {
+      const grown = new Float64Array(n * 2);
+      grown.set(this.#dirtyV4);
+      this.#dirtyV4 = grown;
+    }
+    this.#dirtyV4[n++] = key;
+    if (n > this.#dirtyCap4 && n > 2 * this.#table.size + DIRTY_SLACK) {
+      n = dedupeSorted(this.#dirtyV4, n);
+      this.#dirtyCap4 = Math.max(DIRTY_SLACK, 2 * n);
+    }
+    this.#dirtyV4n = n;
+  }
+
   // -------------------------------------------------------------------------------------------------------
   // Reading
 
   /**
    * The prefixes whose best path changed since the last call (may hold duplicates), for AdjRibOut.
-   * Every Adj-RIB-Out must be given the same lists before the next call.
+   * Every Adj-RIB-Out must be given the same lists before the next call. `v4` is a view into a buffer the
+   * RIB reuses: it is valid until the RIB next changes, so consume it (or copy it) before applying more.
    */
-  takeDirty(): { v4: number[]; v6: string[] } {
-    const out = { v4: this.#dirtyV4, v6: this.#dirtyV6 };
-    this.#dirtyV4 = [];
+  takeDirty(): { v4: Float64Array; v6: string[] } {
+    const out = { v4: this.#dirtyV4.subarray(0, this.#dirtyV4n), v6: this.#dirtyV6 };
+    // After an exceptional burst (a full table withdrawn at once), give the memory back: the view above
+    // keeps the big buffer alive only as long as the caller holds it.
+    if (this.#dirtyV4.length > DIRTY_KEEP && this.#dirtyV4n * 4 < this.#dirtyV4.length)
+      this.#dirtyV4 = new Float64Array(DIRTY_KEEP);
+    this.#dirtyV4n = 0;
     this.#dirtyV6 = [];
     this.#dirtyCap4 = DIRTY_SLACK;
     this.#dirtyCap6 = DIRTY_SLACK;
@@ -692,6 +722,14 @@ export class LocRib {
 }
 
 /** Distinct elements in first-seen order, keeping a number[] packed (no boxing through a spread Set). */
+/** Sorts `buf[0 .. n)` in place, drops repeats, and returns how many distinct keys remain at the front. */
+function dedupeSorted(buf: Float64Array, n: number): number {
+  const a = buf.subarray(0, n).sort();
+  let m = 0;
+  for (let i = 0; i < n; i++) if (m === 0 || a[i] !== a[m - 1]) a[m++] = a[i]!;
+  return m;
+}
+
 function dedupe<T extends PrefixKey>(list: T[]): T[] {
   const seen = new Set<T>();
   const out: T[] = [];
