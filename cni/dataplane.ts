@@ -135,7 +135,7 @@ export function setUp(p: PodPlumbing): Plumbed {
       what: `create veth ${p.hostIfname} with ${p.podIfname} in ${p.netnsPath}`,
       encode: (s) =>
         encodeNewVeth(
-          { name: p.hostIfname, mac: HOST_VETH_MAC, mtu: p.mtu, alias: aliasOf(p.containerId) },
+          { name: p.hostIfname, mac: HOST_VETH_MAC, mtu: p.mtu },
           { name: p.podIfname, mac: podMac, mtu: p.mtu, netnsFd: fd },
           s,
         ),
@@ -160,7 +160,11 @@ export function setUp(p: PodPlumbing): Plumbed {
     writeSysctl(`/proc/sys/net/ipv6/conf/${h}/accept_dad`, '0', true);
     writeSysctl(`/proc/sys/net/ipv6/conf/${h}/accept_ra`, '0', true);
     const [, hostReplies] = runBatch(host, [
-      { what: `set ${h} up`, encode: (s) => encodeSetLink({ name: h }, { up: true }, s) },
+      // The alias rides on SETLINK: RTM_NEWLINK ignores IFLA_IFALIAS when it creates a link.
+      {
+        what: `set ${h} up`,
+        encode: (s) => encodeSetLink({ name: h }, { up: true, alias: aliasOf(p.containerId) }, s),
+      },
       { what: `get ${h}`, encode: (s) => encodeGetLink({ name: h }, s) },
     ]);
     const hostLink = linkFrom(hostReplies);
@@ -246,7 +250,8 @@ export function tearDown(containerId: string, hostIfname: string): boolean {
     nl = NetlinkSocket.open();
     const link = getLink(nl, { name: hostIfname });
     if (!link) return false;
-    if (link.alias !== undefined && link.alias !== aliasOf(containerId)) return false; // another sandbox's
+    // Another sandbox's (an empty alias: ADD stopped before it set one, so the pair is a leftover to remove).
+    if (link.alias && link.alias !== aliasOf(containerId)) return false;
     runBatch(nl, [
       {
         what: `delete ${hostIfname}`,

@@ -101,6 +101,20 @@ export async function releaseHandle(conf: NetConf, handleId: string, ds: () => P
   await ipam.releaseByHandle(handleId);
 }
 
+/**
+ * What the delegate reads on stdin: our configuration as is, except that a 1.1.0 configuration is passed as
+ * 1.0.0 for ADD, DEL and CHECK (their results are the same; Debian's host-local 1.1.1 stops at 1.0.0).
+ */
+function delegateConf(conf: NetConf, command: string): Record<string, unknown> {
+  if (conf.cniVersion === '1.1.0' && (command === 'ADD' || command === 'DEL' || command === 'CHECK')) {
+    const out: Record<string, unknown> = { ...conf.raw, cniVersion: '1.0.0' };
+    if (out.prevResult && typeof out.prevResult === 'object')
+      out.prevResult = { ...out.prevResult, cniVersion: '1.0.0' };
+    return out;
+  }
+  return conf.raw;
+}
+
 function findPlugin(type: string, path: readonly string[]): string {
   if (type.includes('/') || type.includes('\0'))
     throw new CniError(CniCode.InvalidConfig, `Cannot run IPAM plugin "${type}": the name must not contain "/"`);
@@ -144,7 +158,7 @@ export async function execIpam(
         }),
       );
       child.stdin.on('error', () => {});
-      child.stdin.end(JSON.stringify(conf.raw));
+      child.stdin.end(JSON.stringify(delegateConf(conf, command)));
     },
   );
   let parsed: Record<string, unknown> | undefined;

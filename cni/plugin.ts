@@ -152,7 +152,8 @@ async function checkCmd(env: CniEnv, conf: NetConf): Promise<void> {
 }
 
 /** STATUS (1.1.0): ready when the datastore answers (when one is configured). */
-async function status(conf: NetConf): Promise<void> {
+async function status(env: CniEnv, conf: NetConf): Promise<void> {
+  if (conf.ipam.type !== 'caracal') await execIpamTolerant(conf, env, 'STATUS');
   if (!hasDatastore(conf)) return;
   const ds = lazyDatastore(conf);
   try {
@@ -180,7 +181,7 @@ async function gc(env: CniEnv, conf: NetConf): Promise<void> {
   const keep = new Set(
     valid.map((a) => `${(a as { containerID?: string }).containerID}/${(a as { ifname?: string }).ifname}`),
   );
-  if (conf.ipam.type !== 'caracal') await execIpam(conf, env, 'GC');
+  if (conf.ipam.type !== 'caracal') await execIpamTolerant(conf, env, 'GC');
   if (!hasDatastore(conf)) return;
   const ds = lazyDatastore(conf);
   try {
@@ -196,6 +197,15 @@ async function gc(env: CniEnv, conf: NetConf): Promise<void> {
     }
   } finally {
     await ds.close();
+  }
+}
+
+/** GC and STATUS of a delegate that predates CNI 1.1.0 (error 1, incompatible version): nothing to do. */
+async function execIpamTolerant(conf: NetConf, env: CniEnv, command: string): Promise<void> {
+  try {
+    await execIpam(conf, env, command);
+  } catch (e) {
+    if (!(e instanceof CniError && e.code === CniCode.IncompatibleVersion)) throw e;
   }
 }
 
@@ -253,7 +263,7 @@ export async function runPlugin(envVars: Record<string, string | undefined>, std
             CniCode.IncompatibleVersion,
             `Cannot run ${env.command}: it needs CNI 1.1.0: configuration is ${conf.cniVersion}`,
           );
-        if (env.command === 'STATUS') await status(conf);
+        if (env.command === 'STATUS') await status(env, conf);
         else await gc(env, conf);
         return { stdout: '', exitCode: 0 };
     }

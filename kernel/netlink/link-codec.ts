@@ -173,6 +173,7 @@ export interface VethEnd {
    * is linked, and veth_open then fails with ENOTCONN; set the peer up with encodeSetLink afterwards.
    */
   up?: boolean | undefined;
+  /** Not honoured by the kernel on creation (only RTM_SETLINK sets IFLA_IFALIAS); kept for symmetry. */
   alias?: string | undefined;
   /** Place this end into the network namespace behind this open fd (IFLA_NET_NS_FD). */
   netnsFd?: number | undefined;
