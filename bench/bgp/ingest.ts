@@ -53,6 +53,8 @@ export interface IngestSample {
   /** Width of the window the true moment lies in (poll granularity). */
   readonly resolutionMs: number;
   readonly polls: number;
+  /** The slowest answer of the receiver's control channel during the run: how responsive it stayed. */
+  readonly maxPollMs: number;
   /** VmHWM of the receiver daemon, `settleMs` after t1. */
   readonly peakRssBytes: number;
   /** VmHWM of the receiver daemon once ready, before the feeder connected: its fixed cost. */
@@ -266,6 +268,7 @@ export class IngestLab {
       const t0 = BigInt((est as { t: string }).t);
       let prevStart = t0;
       let polls = 0;
+      let maxPollMs = 0;
       let count = 0;
       let t1: bigint | undefined;
       let lower = t0;
@@ -275,6 +278,7 @@ export class IngestLab {
         count = await receiver.routeCount(h);
         const end = hr();
         polls++;
+        maxPollMs = Math.max(maxPollMs, msBetween(start, end));
         if (count >= n) {
           t1 = end;
           lower = prevStart;
@@ -298,6 +302,7 @@ export class IngestLab {
         ms: msBetween(t0, t1),
         resolutionMs: msBetween(lower, t1),
         polls,
+        maxPollMs,
         peakRssBytes: rss,
         startRssBytes: startRss,
         ...(sentEv ? { feederSendMs: msBetween(t0, BigInt(sentEv.t)) } : {}),
@@ -340,6 +345,7 @@ export interface CellResult {
   readonly rss?: Summary;
   readonly startRss?: Summary;
   readonly resolution?: Summary;
+  readonly maxPoll?: Summary;
   readonly feederSend?: Summary;
   /** Set when a run failed; the other runs still count. */
   readonly errors: readonly string[];
@@ -411,6 +417,7 @@ export async function compareReceivers(opts: CompareOptions): Promise<Comparison
               rss: summarize(s.map((x) => x.peakRssBytes)),
               startRss: summarize(s.map((x) => x.startRssBytes)),
               resolution: summarize(s.map((x) => x.resolutionMs)),
+              maxPoll: summarize(s.map((x) => x.maxPollMs)),
             }
           : {}),
         ...(sends.length ? { feederSend: summarize(sends) } : {}),

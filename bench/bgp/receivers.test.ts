@@ -16,6 +16,7 @@ import { commandExists } from '../api.js';
 import { summarize } from '../stats.js';
 import { caracalSenderConfig, frrSenderConfig } from './advertise.js';
 import { BirdControl, FrrVty } from './control.js';
+import { birdKernelProtocol, fibPrefixes, mainTriePrefixes } from './fib.js';
 import {
   birdBenchConfig,
   caracalBenchConfig,
@@ -55,12 +56,30 @@ test('caracal speaker configs (receiver and sender) pass the speaker config sche
   assert.deepEqual(s.originate, ['11.0.0.0/24']);
 });
 
-test('the BIRD config passes `bird -p`', (t) => {
+test('the BIRD configs (RIB only, and with the FIB benchmark kernel protocol) pass `bird -p`', (t) => {
   if (!commandExists('bird')) return t.skip('bird not installed');
-  withFile('bird.conf', birdBenchConfig(ENV), (p) => {
-    const r = spawnSync('bird', ['-p', '-c', p], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-  });
+  for (const text of [birdBenchConfig(ENV), birdBenchConfig(ENV, birdKernelProtocol())])
+    withFile('bird.conf', text, (p) => {
+      const r = spawnSync('bird', ['-p', '-c', p], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    });
+});
+
+test('mainTriePrefixes reads the Main trie of fib_triestat; fibPrefixes reads a live one', () => {
+  const text = [
+    'Basic info: size of leaf: 48 bytes, size of tnode: 40 bytes.',
+    'Local:',
+    '\tPrefixes:       9',
+    'Main:',
+    '\tAver depth:     2.42',
+    '\tLeaves:         7',
+    '\tPrefixes:       1000007',
+    '',
+  ].join('\n');
+  assert.equal(mainTriePrefixes(text), 1_000_007);
+  assert.equal(mainTriePrefixes('Basic info\nLocal:\n\tPrefixes: 3\n'), undefined);
+  const n = fibPrefixes(process.pid);
+  assert.ok(Number.isInteger(n) && n >= 1, `this namespace's main FIB has its connected routes: ${n}`);
 });
 
 test('the FRR configs pass `bgpd --dryrun`', (t) => {

@@ -31,7 +31,14 @@ export function formatIngest(
       subject: cell.receiver,
       group: formatN(cell.n),
       runs: cell.samples.length,
-      metrics: { time: cell.time, window: cell.resolution, rss: cell.rss, startRss: cell.startRss, rate: routesPerSec },
+      metrics: {
+        time: cell.time,
+        window: cell.resolution,
+        maxPoll: cell.maxPoll,
+        rss: cell.rss,
+        startRss: cell.startRss,
+        rate: routesPerSec,
+      },
       ...(cell.errors.length
         ? { note: `${cell.errors.length} run(s) failed (see below)` }
         : cell.time && cell.resolution && cell.resolution.median >= 0.5 * cell.time.median
@@ -48,6 +55,7 @@ export function formatIngest(
         metrics: [
           { key: 'time', label: `Established→${f.target}`, format: formatMs, spread: true, ratio: true },
           { key: 'window', label: 'poll window', format: formatMs },
+          { key: 'maxPoll', label: 'slowest poll', format: formatMs },
           { key: 'rss', label: 'peak RSS', format: formatMiB, spread: true, ratio: true },
           { key: 'startRss', label: 'idle RSS', format: formatMiB },
           { key: 'rate', label: 'routes/s', format: (x) => `${(x / 1e3).toFixed(0)}k` },
@@ -60,7 +68,8 @@ export function formatIngest(
   out.push(
     `Established→${f.target}: median over runs, from Established (feeder side) to the end of the first poll that counted N${f.target === 'FIB' ? ' in the kernel' : ''};`,
     'the true moment lies within the "poll window" before it. peak RSS: VmHWM of the receiver daemon, read 0.5 s',
-    'after that (a fresh daemon per run); idle RSS: the same, once ready and before the feeder connected. Ratios',
+    'after that (a fresh daemon per run); idle RSS: the same, once ready and before the feeder connected. slowest',
+    'poll: the longest the control channel (status API for caracal) took to answer one poll during the run. Ratios',
     `are ratios of medians against ${f.reference} for the same N. Polling:`,
   );
   for (const p of c.pollMethods)
