@@ -128,7 +128,7 @@ export async function checkIpam(ds: Datastore, opts: CheckOptions = {}): Promise
     ds.list('IPAMHandle'),
     ds.list('IPPool'),
     listOrEmpty(ds.list('WorkloadEndpoint')),
-    listOrEmpty(ds.list('Pod')),
+    ds.driver === 'kubernetes' ? listOrEmpty(ds.list('Pod')) : Promise.resolve(undefined),
     listOrEmpty(ds.list('Node')),
     listOrEmpty(ds.list('K8sNode')),
   ]);
