@@ -10,8 +10,8 @@
  * with Cease.
  *
  * With `--fib [--fib-protocol N]`, the speaker's best learned routes go to the kernel FIB of the network
- * namespace it runs in (docs/design/felix-routes.md): the Speaker's RouteFeed feeds felix's RouteTable,
- * owned by rtm_protocol N (default 44). Stopping leaves the routes in place (the dataplane keeps forwarding
+ * namespace it runs in (docs/design/felix-routes.md): the Speaker's RouteFeed feeds felix's RouteTable, which
+ * runs in a worker thread (felix/dataplane/route-worker.ts), owned by rtm_protocol N (default 44). Stopping leaves the routes in place (the dataplane keeps forwarding
  * while the agent restarts); the next start keeps them for `gracefulRestartTimeSec`, then sweeps those not
  * re-learned.
  *
@@ -27,9 +27,6 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CaracalError, describeError, type ErrorCode, ErrorCodes, isCaracalError } from '../common/errors.js';
 import { type Logger, logger } from '../common/logger.js';
-import type { RouteTable } from '../felix/dataplane/routes.js';
-import type { NetlinkRoutePort } from '../kernel/netlink/routes.js';
-import type { RouteFeed } from '../model/route-feed.js';
 import type { SpeakerConfig } from '../model/speaker-config.js';
 import type { Md5Port } from '../speaker/session/peer.js';
 import { Speaker } from '../speaker/speaker.js';
@@ -44,84 +41,6 @@ export const SPEAKER_USAGE =
  * Felix's 80, so the two never adopt each other's routes. `ip route show proto 44` lists ours.
  */
 export const DEFAULT_FIB_PROTOCOL = 44;
-/** After a failed apply (a refused route, a socket error), the next try. */
-const FIB_RETRY_MS = 5_000;
-
-/**
- * Keeps `table` in step with `feed`: the snapshot now, then each batch of changes. At most one apply() runs
- * at a time; changes arriving meanwhile are folded into the desired set and trigger one more apply after it.
- * Also applies when the restart window closes, every resync interval, and (after a failure) every 5 s.
- */
-export function syncFib(feed: RouteFeed, table: RouteTable, log: Logger, resyncIntervalMs = 90_000) {
-  let running = false;
-  let again = false;
-  let stopped = false;
-  let lastFailed = 0;
-  let firstResync = true;
-  let retry: NodeJS.Timeout | undefined;
-  const run = async (): Promise<void> => {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
-    let failed = false;
-    try {
-      do {
-        again = false;
-        try {
-          const r = await table.apply();
-          if (r.resynced && firstResync) {
-            firstResync = false;
-            log.info({ event: 'fibResync', ops: r.ops, held: r.held }, 'FIB resynced with the kernel');
-          } else if (r.resynced) log.debug({ event: 'fibResync', ops: r.ops, held: r.held }, 'FIB resynced');
-          failed = r.failed.length > 0;
-          if (r.failed.length !== lastFailed && r.failed.length > 0)
-            log.warn(
-              { event: 'fibApplyFailed', failed: r.failed.length, first: r.failed[0] },
-              'some routes were not installed; retrying',
-            );
-          lastFailed = r.failed.length;
-        } catch (e) {
-          failed = true;
-          log.warn({ event: 'fibApplyFailed', err: describeError(e) }, 'FIB apply failed; retrying after a resync');
-        }
-      } while (again && !stopped);
-    } finally {
-      running = false;
-    }
-    if (failed && !stopped && !retry)
-      retry = setTimeout(() => {
-        retry = undefined;
-        void run();
-      }, FIB_RETRY_MS).unref();
-  };
-  table.setRoutes(feed.snapshot());
-  const off = feed.onChanges((changes) => {
-    table.applyChanges(changes);
-    void run();
-  });
-  const windowMs = table.keepStaleUntilMs - Date.now();
-  const sweep = windowMs > 0 ? setTimeout(() => void run(), windowMs + 10).unref() : undefined;
-  const periodic = resyncIntervalMs > 0 ? setInterval(() => void run(), resyncIntervalMs).unref() : undefined;
-  void run();
-  return {
-    /** Stops following the feed; the routes stay in the kernel. */
-    stop(): void {
-      stopped = true;
-      off();
-      clearTimeout(retry);
-      clearTimeout(sweep);
-      clearInterval(periodic);
-    },
-    /** True while an apply() runs (tests wait on it). */
-    get busy(): boolean {
-      return running;
-    },
-  };
-}
-
 /** Where `--graceful-restart` keeps its restart marker unless `--state-dir` says otherwise. */
 export const DEFAULT_SPEAKER_STATE_DIR = '/run/caracal/speaker';
 
@@ -295,8 +214,7 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
   if (restarting) log.info({ event: 'gracefulRestart', marker }, 'restarting: the R bit goes in the first OPENs');
   const md5 = config.peers.some((p) => p.password !== undefined) ? await kernelMd5() : undefined;
   const speaker = new Speaker(config, { md5, logger: log, restarting });
-  let fib: { stop(): void } | undefined;
-  let fibPort: NetlinkRoutePort | undefined;
+  let fib: { stop(): Promise<void> } | undefined;
   if (args.includes('--fib')) {
     const protoText = flagValue(args, '--fib-protocol');
     const protocol = protoText === undefined ? DEFAULT_FIB_PROTOCOL : Number(protoText);
@@ -305,13 +223,11 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
         ErrorCodes.Usage,
         `Cannot start the speaker: --fib-protocol must be 1..255: current value is "${protoText}"\n${SPEAKER_USAGE}`,
       );
-    const [{ NetlinkRoutePort }, { RouteTable }] = await Promise.all([
-      import('../kernel/netlink/routes.js'),
-      import('../felix/dataplane/routes.js'),
-    ]);
-    fibPort = NetlinkRoutePort.open();
-    const table = new RouteTable({ port: fibPort, protocol, keepStaleMs: config.gracefulRestartTimeSec * 1000 });
-    fib = syncFib(speaker, table, log.child({ component: 'fib', protocol }));
+    // In a worker thread (felix/dataplane/route-worker.ts): the kernel's time per netlink batch stays off the
+    // thread that reads UPDATEs and answers the status API.
+    const { startFibWorker } = await import('../felix/dataplane/route-worker.js');
+    const keepStaleMs = config.gracefulRestartTimeSec * 1000;
+    fib = await startFibWorker(speaker, { protocol, keepStaleMs }, log.child({ component: 'fib', protocol }));
     log.info({ event: 'fibEnabled', protocol }, 'installing best learned routes in the kernel FIB');
   }
   await speaker.start();
@@ -348,8 +264,7 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
         // The exit closes the connections left open, without a NOTIFICATION (RFC 4724 §4).
         log.info({ event: 'gracefulRestartStop', peers: left }, 'sessions left for the peers to hold our routes');
       }
-      fib?.stop(); // routes stay in the kernel: forwarding continues while we restart
-      fibPort?.close();
+      await fib?.stop(); // routes stay in the kernel: forwarding continues while we restart
       await closed;
       resolve(0);
     };
