@@ -1,6 +1,7 @@
 /**
- * `caracalctl`: resources (get, apply, delete) through the datastore selected by CARACAL_DATASTORE.
- * Node status, routes, IPAM and policy explain arrive with their components.
+ * `caracalctl`: resources (get, apply, delete) and IPAM (ctl/ipam.ts) through the datastore selected by
+ * CARACAL_DATASTORE; BGP status through a speaker's status API. Node status, routes and policy explain arrive
+ * with their components.
  */
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -10,6 +11,7 @@ import type { BgpPeerStatus, BgpRoutesResponse } from '../model/bgp-status.js';
 import { KINDS, type KindName, type ResourceOf } from '../model/kinds.js';
 import { parseResource } from '../model/validate.js';
 import { fetchJson, renderPeers, renderRoutes } from './bgp.js';
+import { runIpam } from './ipam.js';
 import { kindOfManifest, renderTable, resolveKind } from './resources.js';
 
 const USAGE = `Usage: caracalctl <command> [args]
@@ -18,6 +20,11 @@ Commands:
   get KIND [NAME] [-n NAMESPACE] [-l SELECTOR] [-o table|yaml|json]
   apply -f FILE          create or update every resource in a YAML/JSON file (multi-document)
   delete KIND NAME [-n NAMESPACE]
+  delete -f FILE         delete every resource named in a YAML/JSON file
+  ipam show [--show-blocks] [-o table|json]      pools, blocks per node, utilisation
+  ipam check [--grace 15m] [-o table|json]       leaks, duplicates, inconsistent affinities/handles (exit 1 on a problem)
+  ipam release --ip IP [--ip IP ...] [--seq N] | --handle ID
+  ipam gc [--grace 15m] [--dry-run]              release leaked addresses (report only with --dry-run)
   bgp peers  --server URL [-o table|json]                    BGP sessions of a speaker (its status API)
   bgp routes --server URL [--prefix P] [--limit N] [-o table|json]   its Loc-RIB
   version
@@ -33,6 +40,12 @@ interface Flags {
   server?: string;
   prefix?: string;
   limit?: string;
+  showBlocks?: boolean;
+  grace?: string;
+  dryRun?: boolean;
+  ip?: string[];
+  seq?: string;
+  handle?: string;
 }
 
 export function parseFlags(args: readonly string[]): Flags {
@@ -50,6 +63,12 @@ export function parseFlags(args: readonly string[]): Flags {
     else if (a === '--server' || a === '-s') f.server = value();
     else if (a === '--prefix') f.prefix = value();
     else if (a === '--limit') f.limit = value();
+    else if (a === '--show-blocks') f.showBlocks = true;
+    else if (a === '--dry-run') f.dryRun = true;
+    else if (a === '--grace') f.grace = value();
+    else if (a === '--ip') f.ip = [...(f.ip ?? []), value()];
+    else if (a === '--seq') f.seq = value();
+    else if (a === '--handle') f.handle = value();
     else if (a === '-o' || a === '--output') {
       const o = value();
       if (o !== 'table' && o !== 'yaml' && o !== 'json') {
@@ -122,6 +141,46 @@ async function apply(store: Datastore, f: Flags): Promise<void> {
   }
 }
 
+/** The documents of a manifest file, each with its kind, validated; `where` names the document. */
+function readManifests(file: string, verb: string): { where: string; kind: KindName; obj: ResourceOf<KindName> }[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CaracalError(ErrorCodes.InvalidResource, `Cannot ${verb} ${file}: ${(e as Error).message}`);
+  }
+  const out: { where: string; kind: KindName; obj: ResourceOf<KindName> }[] = [];
+  let i = 0;
+  for (const d of parseAllDocuments(text)) {
+    const where = `${file}[${i++}]`;
+    if (d.errors.length)
+      throw new CaracalError(ErrorCodes.InvalidResource, `Cannot ${verb} ${where}: ${d.errors[0]!.message}`);
+    const obj = d.toJS() as ResourceOf<KindName> | null;
+    if (obj === null) continue;
+    out.push({ where, kind: kindOfManifest(obj, where), obj });
+  }
+  return out;
+}
+
+async function deleteFile(store: Datastore, file: string): Promise<void> {
+  let missing = 0;
+  for (const { where, kind, obj } of readManifests(file, 'delete')) {
+    const name = obj.metadata?.name;
+    if (typeof name !== 'string' || name === '') {
+      throw new CaracalError(ErrorCodes.InvalidResource, `Cannot delete ${where}: metadata.name is required`);
+    }
+    try {
+      await store.delete(kind, name, obj.metadata.namespace);
+      console.log(`${KINDS[kind].kind}/${name} deleted`);
+    } catch (e) {
+      if (!isCaracalError(e, ErrorCodes.NotFound)) throw e;
+      console.error(`caracalctl: ${KINDS[kind].kind}/${name} not found`);
+      missing++;
+    }
+  }
+  if (missing > 0) process.exitCode = 1;
+}
+
 async function bgp(f: Flags): Promise<void> {
   const [what] = f.positional;
   if (what !== 'peers' && what !== 'routes')
@@ -156,12 +215,17 @@ export async function main(argv: string[]): Promise<void> {
       await bgp(f);
       return;
     }
-    if (cmd !== 'get' && cmd !== 'apply' && cmd !== 'delete') {
+    if (cmd !== 'get' && cmd !== 'apply' && cmd !== 'delete' && cmd !== 'ipam') {
       throw new CaracalError(ErrorCodes.Usage, `Cannot run caracalctl: unknown command "${cmd}"\n\n${USAGE}`);
+    }
+    if (cmd === 'ipam' && !['show', 'check', 'release', 'gc'].includes(f.positional[0] ?? '')) {
+      throw new CaracalError(ErrorCodes.Usage, 'Cannot run ipam: say show, check, release or gc');
     }
     store = await openStore();
     if (cmd === 'get') await get(store, f);
     else if (cmd === 'apply') await apply(store, f);
+    else if (cmd === 'ipam') process.exitCode = await runIpam(store, f.positional[0], f);
+    else if (f.file) await deleteFile(store, f.file);
     else {
       const [kindArg, name] = f.positional;
       if (!kindArg || !name) throw new CaracalError(ErrorCodes.Usage, 'Cannot delete: KIND and NAME are required');
