@@ -249,6 +249,9 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
       const forRestart = signal === 'SIGTERM' && gracefulRestart && config.peers.some((p) => p.gracefulRestart);
       log.info({ event: 'shutdown', signal, forRestart }, 'stopping the BGP speaker');
       const closed = new Promise((r) => api.server.close(r));
+      // The FIB stops following the speaker first: the sessions closing below withdraw every learned route
+      // from the Loc-RIB, and none of that may reach the kernel (forwarding continues while we restart).
+      const fibStopped = fib?.stop();
       if (!forRestart) await speaker.stop();
       else {
         const left = await speaker.stopForRestart();
@@ -264,7 +267,7 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
         // The exit closes the connections left open, without a NOTIFICATION (RFC 4724 §4).
         log.info({ event: 'gracefulRestartStop', peers: left }, 'sessions left for the peers to hold our routes');
       }
-      await fib?.stop(); // routes stay in the kernel: forwarding continues while we restart
+      await fibStopped; // routes stay in the kernel
       await closed;
       resolve(0);
     };
