@@ -99,9 +99,16 @@ export function readEnv(env: Record<string, string | undefined>): CniEnv {
     return v;
   };
   const needsContainer = command === 'ADD' || command === 'DEL' || command === 'CHECK';
+  const containerId = needsContainer ? need('CNI_CONTAINERID') : (env.CNI_CONTAINERID ?? '');
+  // CNI spec §"Parameters": alphanumeric, plus underscore, dot and hyphen (not first).
+  if (containerId !== '' && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(containerId))
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `Cannot run ${command}: CNI_CONTAINERID must be alphanumeric with "_", "." or "-": current value is "${containerId}"`,
+    );
   return {
     command,
-    containerId: needsContainer ? need('CNI_CONTAINERID') : (env.CNI_CONTAINERID ?? ''),
+    containerId,
     // DEL may come without a netns (the spec allows it when the namespace is gone).
     netns: command === 'ADD' || command === 'CHECK' ? need('CNI_NETNS') : (env.CNI_NETNS ?? ''),
     ifname: needsContainer ? need('CNI_IFNAME') : (env.CNI_IFNAME ?? ''),
