@@ -5,7 +5,7 @@ import { compilePolicy } from '../policy/policy.js';
 import type { PathAttributes, PrefixKey } from '../wire/types.js';
 import { baseAttrs } from './attr-intern.js';
 import { LOCAL_PEER, LocRib } from './loc-rib.js';
-import { PrefixTable } from './prefix-table.js';
+import { NONE, PrefixTable } from './prefix-table.js';
 
 export const v4 = (text: string): number => {
   const [a, l] = text.split('/');
@@ -326,6 +326,36 @@ describe('PrefixTable', () => {
         });
         assert.deepEqual(seen.sort(), [...m.keys()].sort());
       }),
+    );
+  });
+  it('forEachDeletable() visits each entry once while the callback deletes some, then compact() keeps the rest', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 5000 }), { maxLength: 1500 }),
+        fc.integer({ min: 2, max: 5 }),
+        (xs, every) => {
+          const t = new PrefixTable(4);
+          // Keys in few home slots make long clusters that wrap around the end of the table.
+          const keys = xs.map((x) => (x % 7) * 2 ** 30 + x * 64 + 24);
+          for (const [i, k] of keys.entries()) t.set(k, i);
+          t.set('fd00::/64 as a v6 key', -5);
+          const visits = new Map<number | string, number>();
+          t.forEachDeletable((k, v) => {
+            visits.set(k, (visits.get(k) ?? 0) + 1);
+            if (typeof k === 'number' && v % every === 0) assert.ok(t.delete(k));
+            else if (typeof k === 'string') assert.ok(t.delete(k));
+          });
+          assert.equal(visits.size, keys.length + 1, 'every key visited');
+          assert.ok(
+            [...visits.values()].every((n) => n === 1),
+            'no key visited twice',
+          );
+          t.compact();
+          const kept = keys.filter((_, i) => i % every !== 0);
+          assert.equal(t.size, kept.length);
+          for (const [i, k] of keys.entries()) assert.equal(t.get(k), i % every === 0 ? NONE : i);
+        },
+      ),
     );
   });
 });

@@ -220,27 +220,27 @@ export class LocRib {
   }
 
   #removeWhere(adj: AdjRibIn, onlyStale: boolean, afi?: Afi): number {
-    // Collect first (the table must not change under forEach), in two flat arrays: no object per route.
-    const keys: PrefixKey[] = [];
+    // One pass that removes as it goes (PrefixTable.forEachDeletable): collecting a full table's keys first
+    // cost ~30 MB of heap (or 12 MB of typed arrays) at the moment a session dropped.
+    let n = 0;
     const ids: number[] = [];
-    this.#table.forEach((k, v) => {
+    this.#table.forEachDeletable((k, v) => {
       if (afi !== undefined && (typeof k === 'number') !== (afi === Afi.IPv4)) return;
       if (v >= 0) {
         const p = this.#paths.get(v);
-        if (p.peer === adj && (!onlyStale || p.stale)) {
-          keys.push(k);
-          ids.push(p.pathId);
-        }
-      } else {
-        for (const p of this.#list(v))
-          if (p.peer === adj && (!onlyStale || p.stale)) {
-            keys.push(k);
-            ids.push(p.pathId);
-          }
+        if (p.peer !== adj || (onlyStale && !p.stale)) return;
+        this.#set(k, adj, p.pathId, null);
+        n++;
+        return;
       }
+      // Several candidates: note the ids first, since #set reorders the candidate list.
+      ids.length = 0;
+      for (const p of this.#list(v)) if (p.peer === adj && (!onlyStale || p.stale)) ids.push(p.pathId);
+      for (const id of ids) this.#set(k, adj, id, null);
+      n += ids.length;
     });
-    for (let i = 0; i < keys.length; i++) this.#set(keys[i]!, adj, ids[i]!, null);
-    return keys.length;
+    this.#table.compact();
+    return n;
   }
 
   /** Re-runs a peer's import policy over what it sent (soft reconfiguration inbound). */

@@ -110,11 +110,15 @@ export class PrefixTable {
   }
 
   #grow(): void {
-    const ok = this.#keys;
-    const ov = this.#vals;
+    const n = this.#keys.length;
     // 4× while small: fewer rehashes on the way to a full table (0.8M moves instead of 1.3M to reach 1M
     // routes, measured ~12 % of ingest profile at 2×); 2× once large, so memory never overshoots by more.
-    const cap = ok.length * (ok.length < 1 << 20 ? 4 : 2);
+    this.#rehash(n * (n < 1 << 20 ? 4 : 2));
+  }
+
+  #rehash(cap: number): void {
+    const ok = this.#keys;
+    const ov = this.#vals;
     this.#keys = new Float64Array(cap).fill(EMPTY);
     this.#vals = new Int32Array(cap);
     this.#mask = cap - 1;
@@ -136,6 +140,38 @@ export class PrefixTable {
       if (k !== EMPTY) fn(k, vals[j]!);
     }
     for (const [k, v] of this.#v6) fn(k, v);
+  }
+
+  /**
+   * Calls `fn` for every entry exactly once, in an order in which `fn` may delete the entry it is given or
+   * change any entry's value, but not add one: a peer's routes are removed in one pass without first
+   * copying 1M keys out. IPv4 slots are walked downwards, cyclically, starting below an empty slot:
+   * backward-shift deletion only moves entries from later slots of the same cluster into the hole, the
+   * cluster ends before that empty slot, and so everything that moves has been visited already.
+   */
+  forEachDeletable(fn: (k: PrefixKey, v: number) => void): void {
+    const mask = this.#mask;
+    let start = 0;
+    while (this.#keys[start] !== EMPTY) start++; // the load factor keeps one free
+    for (let c = 1; c <= mask; c++) {
+      const i = (start - c) & mask;
+      const k = this.#keys[i]!;
+      if (k !== EMPTY) fn(k, this.#vals[i]!);
+    }
+    for (const [k, v] of this.#v6) fn(k, v); // a Map tolerates deleting the current entry
+  }
+
+  /**
+   * Gives memory back after mass deletion (a full-table peer gone): when the IPv4 table is at most 1/8
+   * full, rehashes it into the smallest capacity with room for twice its entries. Not while walking it.
+   */
+  compact(): void {
+    const cap = this.#mask + 1;
+    if (cap <= 1024 || this.#size4 * 8 > cap) return;
+    let want = 1024;
+    while (want * 0.6 < this.#size4 * 2) want *= 2;
+    if (want >= cap) return;
+    this.#rehash(want);
   }
 
   /** A snapshot of the keys (safe to delete while walking it). */
