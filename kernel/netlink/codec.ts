@@ -101,6 +101,29 @@ export function routeKey(r: Pick<Route, 'family' | 'dst' | 'prefixLen' | 'table'
 
 function writeAddr(family: RouteFamily, text: string, out: Buffer, off: number): void {
   if (family === 4) {
+    // Fast path: a canonical dotted quad, digit by digit (a full table encodes a million of them).
+    let octet = 0;
+    let digits = 0;
+    let i = 0;
+    let ok = text.length >= 7 && text.length <= 15;
+    for (let c = 0; ok && c < text.length; c++) {
+      const ch = text.charCodeAt(c);
+      if (ch === 46) {
+        if (digits === 0 || i === 3 || octet > 255) ok = false;
+        else {
+          out[off + i++] = octet;
+          octet = 0;
+          digits = 0;
+        }
+      } else if (ch >= 48 && ch <= 57 && digits < 3) {
+        octet = octet * 10 + (ch - 48);
+        digits++;
+      } else ok = false;
+    }
+    if (ok && i === 3 && digits > 0 && octet <= 255) {
+      out[off + 3] = octet;
+      return;
+    }
     const parts = text.split('.');
     if (parts.length !== 4) throw new TypeError(`not an IPv4 address: "${text}"`);
     for (let i = 0; i < 4; i++) {
@@ -154,11 +177,11 @@ export function encodeRouteMessage(
   seq: number,
   out: Buffer,
   off: number,
-  opts: { excl?: boolean } = {},
+  opts: { excl?: boolean; ack?: boolean } = {},
 ): number {
   const len = sizeRouteMessage(kind, r);
   const alen = r.family === 4 ? 4 : 16;
-  let flags = NlmFlag.Request | NlmFlag.Ack;
+  let flags = opts.ack === false ? NlmFlag.Request : NlmFlag.Request | NlmFlag.Ack;
   if (kind === 'replace') flags |= NlmFlag.Create | (opts.excl ? NlmFlag.Excl : NlmFlag.Replace);
   out.writeUInt32LE(len, off);
   out.writeUInt16LE(kind === 'replace' ? RtmType.NewRoute : RtmType.DelRoute, off + 4);
@@ -204,16 +227,28 @@ function putU32(out: Buffer, p: number, type: number, v: number): number {
 
 /**
  * Encode every op into one Buffer, sequence numbers `seqStart, seqStart+1, ...` in op order. With `excl`, a
- * replace becomes create-only (NLM_F_CREATE|NLM_F_EXCL: EEXIST if the route is there).
+ * replace becomes create-only (NLM_F_CREATE|NLM_F_EXCL: EEXIST if the route is there). With `ackLastOnly`,
+ * only the last message asks for an ACK: the kernel still answers every failed one with its error (netlink
+ * acks an error whether asked or not) and handles a batch in order, so the last ACK marks the end, and the
+ * kernel builds (and we read) one ACK per batch instead of one per route.
  * @example encodeRouteBatch([{ kind: 'replace', route }], 1) // one RTM_NEWROUTE with seq 1
  */
-export function encodeRouteBatch(ops: readonly RouteOp[], seqStart: number, opts: { excl?: boolean } = {}): Buffer {
+export function encodeRouteBatch(
+  ops: readonly RouteOp[],
+  seqStart: number,
+  opts: { excl?: boolean; ackLastOnly?: boolean } = {},
+): Buffer {
   let size = 0;
   for (const op of ops) size += sizeRouteMessage(op.kind, op.route);
   const out = Buffer.allocUnsafe(size);
   let off = 0;
   let seq = seqStart;
-  for (const op of ops) off = encodeRouteMessage(op.kind, op.route, seq++, out, off, opts);
+  const last = ops.length - 1;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const ack = !opts.ackLastOnly || i === last;
+    off = encodeRouteMessage(op.kind, op.route, seq++, out, off, { excl: opts.excl === true, ack });
+  }
   return out;
 }
 

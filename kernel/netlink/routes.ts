@@ -58,8 +58,9 @@ export class NetlinkRoutePort implements RoutePort {
     const results: RouteOpResult<Op>[] = [];
     for (let i = 0; i < ops.length; i += BATCH_SIZE) {
       const chunk = ops.slice(i, i + BATCH_SIZE);
-      const batch = encodeRouteBatch(chunk, this.#nl.nextSeq(chunk.length));
-      const acks = this.#nl.requestSync(batch, chunk.length);
+      // One ACK per batch (the last op's); refused ops still get their error ACK.
+      const batch = encodeRouteBatch(chunk, this.#nl.nextSeq(chunk.length), { ackLastOnly: true });
+      const acks = this.#nl.requestLastAckSync(batch, chunk.length);
       for (let j = 0; j < chunk.length; j++) {
         const op = chunk[j] as Op;
         const ack = acks[j];

@@ -129,6 +129,33 @@ export class NetlinkSocket {
   }
 
   /**
+   * Sends a batch encoded with `ackLastOnly` (codec.ts `encodeRouteBatch`) of `count` requests and waits for
+   * the last one's ACK. Every request the kernel refused has its error ACK (errno ≠ 0); the others succeeded.
+   * Same result shape as `requestSync`.
+   */
+  requestLastAckSync(batch: Buffer, count: number): AckResult[] {
+    if (count === 0) return [];
+    const firstSeq = batch.readUInt32LE(8);
+    this.#sendAll(batch);
+    const results: AckResult[] = new Array(count);
+    let done = false;
+    while (!done) {
+      for (const m of decodeMessages(this.#recv('read netlink ACKs'))) {
+        if (m.kind !== 'ack') continue;
+        const i = (m.seq - firstSeq) >>> 0;
+        if (i >= count || results[i] !== undefined) continue; // a stale reply from an earlier request
+        if (m.error !== 0) {
+          const text = libc().strerror(m.error);
+          results[i] = { seq: m.seq, errno: m.error, message: m.message ? `${text}: ${m.message}` : text };
+        }
+        if (i === count - 1) done = true;
+      }
+    }
+    for (let i = 0; i < count; i++) results[i] ??= { seq: (firstSeq + i) >>> 0, errno: 0, message: undefined };
+    return results;
+  }
+
+  /**
    * `requestSync` that also returns the replies the kernel sent before the ACKs (an RTM_GETLINK's
    * RTM_NEWLINK, say), each tagged with its request's sequence number.
    */
