@@ -83,11 +83,19 @@ describe('NetlinkRoutePort in a network namespace', { skip }, () => {
   it('installs 10,000 routes; a route to a missing ifindex fails alone with ENODEV', () => {
     const ops: RouteOp[] = [];
     for (let i = 0; i < 10_000; i++) ops.push({ kind: 'replace', route: linkRoute(i) });
-    ops.splice(4321, 0, { kind: 'replace', route: { ...linkRoute(60_000), oif: 9999 } });
+    // Refused ops in the middle of a 1000-op batch, as the last op of a batch (the one that carries the ACK
+    // request) and as the very last op: each fails alone.
+    const bad = (i: number): RouteOp => ({ kind: 'replace', route: { ...linkRoute(60_000 + i), oif: 9999 } });
+    ops.splice(4321, 0, bad(0));
+    ops.splice(999, 0, bad(1));
+    ops.push(bad(2));
     const { results } = apply(ops);
     assert.equal(results.length, ops.length);
     const failed = results.flatMap((r, i) => (r.errno ? [i] : []));
-    assert.deepEqual(failed, [4321]);
+    assert.deepEqual(failed, [999, 4322, ops.length - 1]);
+    assert.equal(results[999]?.errno, 19);
+    assert.equal(results[ops.length - 1]?.errno, 19);
+    results.splice(999, 1);
     assert.equal(results[4321]?.errno, 19); // ENODEV
     assert.match(results[4321]?.message ?? '', /No such device/);
 
