@@ -311,21 +311,25 @@ describe('applyChanges() fast IPv4 path', () => {
       fc.tuple(v4, fc.integer({ min: 0, max: 33 })).map(([a, l]) => `${a}/${l}`),
       fc.constantFrom('10.0.0.0/08', '010.0.0.0/8', 'fd00::/64', '10.0.0.0', '0.0.0.0/0'),
     );
-    const nextHop = fc.oneof(v4, fc.constantFrom('0.0.0.0', 'fd00::1', '::ffff:10.0.0.1', '10.1.1.01', 'x'));
+    const nextHop = fc.oneof(
+      v4,
+      fc.constantFrom('0.0.0.0', 'fd00::1', '::ffff:10.0.0.1', '10.1.1.01', 'x'),
+      fc.constant(undefined), // a withdrawal
+    );
     fc.assert(
       fc.property(fc.array(fc.tuple(prefix, nextHop)), (pairs) => {
         const t = new RouteTable({ port: new FakePort(), protocol: PROTO, resyncIntervalMs: 0 });
-        t.applyChanges(pairs.map(([p, n]) => ({ prefix: p, nextHop: n })));
+        t.applyChanges(pairs.map(([p, n]) => (n === undefined ? { prefix: p } : { prefix: p, nextHop: n })));
         const want = new Map<string, Route>();
         let unusable = 0;
         for (const [p, n] of pairs) {
-          const r = routeForChange({ prefix: p, nextHop: n }, O);
+          const r = n === undefined ? undefined : routeForChange({ prefix: p, nextHop: n }, O);
           if (r) want.set(key(r), r);
           else {
-            // An unusable change still takes the prefix out of the desired set (when the prefix parses).
+            // A withdrawal or an unusable change takes the prefix out of the desired set (when it parses).
             const any = routeForChange({ prefix: p, nextHop: p.includes(':') ? 'fd00::1' : '10.0.0.1' }, O);
             if (any) want.delete(key(any));
-            unusable++;
+            if (n !== undefined || !any) unusable++; // a withdrawal counts only when its prefix is bad
           }
         }
         assert.deepEqual(new Map(t.desired), want);

@@ -154,6 +154,18 @@ export function canonicalV4(text: string, from: number, to: number): number {
   return value * 256 + octet;
 }
 
+/** The length of a canonical IPv4 prefix text ("a.b.c.d/len", host bits clear, `slash` at the "/"), else -1. */
+function canonicalV4PrefixLen(prefix: string, slash: number): number {
+  if (slash < 7 || slash > 15) return -1;
+  const addr = canonicalV4(prefix, 0, slash);
+  if (addr < 0) return -1;
+  const lenText = prefix.slice(slash + 1);
+  const len = Number(lenText);
+  if (!Number.isInteger(len) || len < 0 || len > 32 || String(len) !== lenText) return -1;
+  if (len < 32 && addr % 2 ** (32 - len) !== 0) return -1; // host bits: the general path says why
+  return len;
+}
+
 /** The route key of a change's prefix (undefined when the prefix does not parse). */
 function keyForPrefix(prefix: string, table: number): RouteKey | undefined {
   const cidr = tryParseCidr(prefix);
@@ -221,12 +233,21 @@ export class RouteTable {
   applyChanges(changes: readonly BestRouteChange[]): void {
     const o = { protocol: this.protocol, table: this.table, metric: this.metric };
     for (const c of changes) {
-      const fast = c.nextHop === undefined ? undefined : this.#fastV4Route(c.prefix, c.nextHop);
-      if (fast) {
-        this.#desired.set(fast[0], fast[1]);
-        this.#wanted?.add(fast[0]);
-        this.#dirty.add(fast[0]);
-        continue;
+      if (c.nextHop === undefined) {
+        const k = this.#fastV4Key(c.prefix);
+        if (k !== undefined) {
+          this.#desired.delete(k);
+          this.#dirty.add(k);
+          continue;
+        }
+      } else {
+        const fast = this.#fastV4Route(c.prefix, c.nextHop);
+        if (fast) {
+          this.#desired.set(fast[0], fast[1]);
+          this.#wanted?.add(fast[0]);
+          this.#dirty.add(fast[0]);
+          continue;
+        }
       }
       const key = keyForPrefix(c.prefix, this.table);
       if (key === undefined) {
@@ -254,13 +275,8 @@ export class RouteTable {
    */
   #fastV4Route(prefix: string, nextHop: string): [RouteKey, Route] | undefined {
     const slash = prefix.indexOf('/');
-    if (slash < 7 || slash > 15) return undefined;
-    const addr = canonicalV4(prefix, 0, slash);
-    if (addr < 0) return undefined;
-    const lenText = prefix.slice(slash + 1);
-    const len = Number(lenText);
-    if (!Number.isInteger(len) || len < 0 || len > 32 || String(len) !== lenText) return undefined;
-    if (len < 32 && addr % 2 ** (32 - len) !== 0) return undefined; // host bits: the general path says why
+    const len = canonicalV4PrefixLen(prefix, slash);
+    if (len < 0) return undefined;
     let ok = this.#v4NextHops.get(nextHop);
     if (ok === undefined) {
       const nh = canonicalV4(nextHop, 0, nextHop.length);
@@ -283,6 +299,11 @@ export class RouteTable {
       flags: 0,
     };
     return [`4|${prefix}|${this.table}`, route];
+  }
+
+  /** The key of a canonical IPv4 prefix (see #fastV4Route), else undefined. */
+  #fastV4Key(prefix: string): RouteKey | undefined {
+    return canonicalV4PrefixLen(prefix, prefix.indexOf('/')) < 0 ? undefined : `4|${prefix}|${this.table}`;
   }
 
   /** True when apply() has work: dirty keys or a resync due. */
