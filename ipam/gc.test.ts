@@ -105,23 +105,35 @@ describe('checkIpam() and gcIpam()', () => {
 
   it('`checkIpam()` reports a handle that under-counts and an affinity whose block is gone', async () => {
     const { ds, ipam, clock } = await setup();
-    const ip = await pod(ipam, ds, 'a', 'n1', true);
+    await pod(ipam, ds, 'a', 'n1', false); // inside the grace period: a candidate, not a problem
     const h = (await ds.get('IPAMHandle', 'net.a'))!;
-    await ds.update('IPAMHandle', { ...h, spec: { ...h.spec, block: { '10.244.255.0/26': 1 } } });
     const cidr = Object.keys(h.spec.block)[0]!;
+    const wrong = await ds.update('IPAMHandle', { ...h, spec: { ...h.spec, block: { '10.244.255.0/26': 1 } } });
     let check = await checkIpam(ds, { clock });
     assert.deepEqual(
-      check.problems.map((p) => p.kind),
-      ['handle'],
+      check.problems.map((p) => [p.kind, p.block]),
+      [['handle', cidr]],
     );
-    await ds.update('IPAMHandle', h.spec.block ? { ...(await ds.get('IPAMHandle', 'net.a'))!, spec: h.spec } : h);
+    await ds.update('IPAMHandle', { ...wrong, spec: h.spec });
     await ipam.releaseByHandle('net.a');
     await ds.delete('IPAMBlock', blockName(cidr));
     check = await checkIpam(ds, { clock });
     assert.deepEqual(
-      check.problems.map((p) => p.kind),
-      ['affinity'],
-      `${ip}: ${JSON.stringify(check.problems)}`,
+      check.problems.map((p) => [p.kind, p.block]),
+      [['affinity', cidr]],
+    );
+  });
+});
+
+describe('checkIpam() duplicates', () => {
+  it('reports an endpoint address that IPAM has free (it could be handed out twice)', async () => {
+    const { ds, ipam, clock } = await setup();
+    const ip = await pod(ipam, ds, 'a', 'n1', true);
+    await ipam.releaseIps([{ ip }]);
+    const check = await checkIpam(ds, { clock });
+    assert.deepEqual(
+      check.problems.map((p) => [p.kind, p.ip]),
+      [['duplicate', ip]],
     );
   });
 });

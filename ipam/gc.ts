@@ -9,7 +9,8 @@
  *     `timestamp` attribute), which covers the window between allocation and the endpoint write; an address
  *     whose node is known to be gone is confirmed at once. Addresses without a pod attribute (tunnel
  *     addresses, manual assignments) are only collected when their node is gone.
- *   - duplicates: one address in two blocks (overlapping blocks), or listed by endpoints of two pods;
+ *   - duplicates: one address in two blocks (overlapping blocks), listed by endpoints of two pods, or used by
+ *     an endpoint while IPAM has it free or allocated to another pod;
  *   - inconsistent affinities: a confirmed affinity whose block is missing or owned by another node, a block
  *     naming an owner without a confirmed affinity, a pending affinity older than the grace period;
  *   - handles: an address whose handle is missing or counts fewer addresses than the blocks hold (the
@@ -24,7 +25,7 @@
 import { type Clock, systemClock } from '../common/clock.js';
 import type { Datastore } from '../datastore/types.js';
 import type { BlockAffinity } from '../model/block-affinity.js';
-import { cidrContains, cidrsOverlap, formatIp, parseCidr, parseIp } from '../model/ip.js';
+import { cidrContains, cidrContainsIp, cidrsOverlap, formatIp, parseCidr, parseIp } from '../model/ip.js';
 import type { IPPool } from '../model/ip-pool.js';
 import { blockName, type IPAMBlock } from '../model/ipam-block.js';
 import type { IPAMHandle } from '../model/ipam-handle.js';
@@ -287,6 +288,32 @@ export async function checkIpam(ds: Datastore, opts: CheckOptions = {}): Promise
           : `no workload endpoint of ${namespace ?? '?'}/${pod} lists the address`,
         age >= grace,
       );
+    }
+  }
+  // Endpoints whose address IPAM does not hold for them: IPAM could hand it out again.
+  const allocByIp = new Map<string, { pod: string | undefined; handleId: string | undefined }>();
+  for (const b of blocks) {
+    for (const a of allocatedAddresses(b.spec)) allocByIp.set(a.ip, { pod: a.attrs[ATTR.pod], handleId: a.handleId });
+  }
+  const poolCidrs = pools.map((p) => parseCidr(p.spec.cidr));
+  for (const [ip, ws] of wepByIp) {
+    const addr = parseIp(ip);
+    if (!poolCidrs.some((c) => cidrContainsIp(c, addr))) continue; // not an IPAM address
+    const held = allocByIp.get(ip);
+    for (const w of ws) {
+      if (!held) {
+        problems.push({
+          kind: 'duplicate',
+          ip,
+          message: `${ip} is used by endpoint ${w.metadata.namespace}/${w.metadata.name} but is free in IPAM: it can be handed out again`,
+        });
+      } else if (held.pod !== undefined && w.spec.pod !== undefined && held.pod !== w.spec.pod) {
+        problems.push({
+          kind: 'duplicate',
+          ip,
+          message: `${ip} is used by endpoint ${w.metadata.namespace}/${w.metadata.name} but allocated to pod ${held.pod} (handle ${held.handleId ?? 'none'})`,
+        });
+      }
     }
   }
   for (const l of leaks.filter((x) => x.confirmed)) {
