@@ -25,7 +25,7 @@ import { Afi, type NlriBatch, type PathAttributes, type PrefixKey, type UpdateMe
 import { AdjRibIn, type Path, PathRegistry, type PeerConfig } from './adj-rib-in.js';
 import { AttrInterner } from './attr-intern.js';
 import { type BestReason, comparePaths, selectBest } from './best-path.js';
-import { NONE, PrefixTable } from './prefix-table.js';
+import { freeSoon, NONE, PrefixTable } from './prefix-table.js';
 
 export interface LocRibOptions {
   /** Our AS (4-octet). */
@@ -64,12 +64,14 @@ export interface RoutePage {
 /** Dirty-list entries tolerated beyond twice the table size before deduplicating (8 bytes each). */
 const DIRTY_SLACK = 1 << 20;
 /**
- * Capacity (entries) the IPv4 dirty buffer starts at and shrinks back to. It is kept between flushes, so a
- * burst (one socket read can carry ~2 MB of UPDATEs, ~500k prefixes) costs no JS-heap allocation at all;
- * with a growing `number[]` each burst left ~2× its size of backing stores in V8's large-object space
- * until the next full GC (measured: ~20 MiB of a 1M-prefix ingest's peak RSS).
+ * Capacity (entries) the IPv4 dirty buffer starts at. It is reused between flushes and only grows, to the
+ * largest burst seen (one socket read can carry ~2 MB of UPDATEs, ~500k prefixes; a full-table peer going
+ * down dirties 1M at once: 8 MB), so a burst costs no JS-heap allocation at all. With a growing `number[]`
+ * each burst left ~2× its size of backing stores in V8's large-object space until the next full GC
+ * (measured: ~20 MiB of a 1M-prefix ingest's peak RSS). Shrinking it after a burst would not lower the
+ * peak, only move the next one.
  */
-const DIRTY_KEEP = 1 << 16;
+const DIRTY_INITIAL = 1 << 10;
 
 /** The local pseudo-peer's id. */
 export const LOCAL_PEER = '<local>';
@@ -98,7 +100,7 @@ export class LocRib {
   /** Prefixes with a usable best path. */
   #routes = 0;
   /** IPv4 dirty keys: `#dirtyV4[0 .. #dirtyV4n)`; the buffer is reused across takeDirty() calls. */
-  #dirtyV4 = new Float64Array(1024);
+  #dirtyV4 = new Float64Array(DIRTY_INITIAL);
   #dirtyV4n = 0;
   #dirtyV6: string[] = [];
   /**
@@ -224,6 +226,7 @@ export class LocRib {
     // cost ~30 MB of heap (or 12 MB of typed arrays) at the moment a session dropped.
     let n = 0;
     const ids: number[] = [];
+    this.#reserveDirty4(this.#dirtyV4n + adj.received); // no regrowth (and copies) in the middle of the pass
     this.#table.forEachDeletable((k, v) => {
       if (afi !== undefined && (typeof k === 'number') !== (afi === Afi.IPv4)) return;
       if (v >= 0) {
@@ -604,11 +607,7 @@ export class LocRib {
   /** Appends an IPv4 key to the dirty buffer (growing it by doubling), deduplicating past the cap. */
   #dirty4(key: number): void {
     let n = this.#dirtyV4n;
-    if (n === this.#dirtyV4.length) {
-      const grown = new Float64Array(n * 2);
-      grown.set(this.#dirtyV4);
-      this.#dirtyV4 = grown;
-    }
+    if (n === this.#dirtyV4.length) this.#reserveDirty4(n + 1);
     this.#dirtyV4[n++] = key;
     if (n > this.#dirtyCap4 && n > 2 * this.#table.size + DIRTY_SLACK) {
       n = dedupeSorted(this.#dirtyV4, n);
@@ -617,20 +616,28 @@ export class LocRib {
     this.#dirtyV4n = n;
   }
 
+  /** Makes room for `n` IPv4 dirty keys (doubling); the old buffer is freed at once (any view of it dies). */
+  #reserveDirty4(n: number): void {
+    const old = this.#dirtyV4;
+    if (n <= old.length) return;
+    let cap = old.length;
+    while (cap < n) cap *= 2;
+    this.#dirtyV4 = new Float64Array(cap);
+    this.#dirtyV4.set(old.subarray(0, this.#dirtyV4n));
+    freeSoon(old);
+  }
+
   // -------------------------------------------------------------------------------------------------------
   // Reading
 
   /**
    * The prefixes whose best path changed since the last call (may hold duplicates), for AdjRibOut.
    * Every Adj-RIB-Out must be given the same lists before the next call. `v4` is a view into a buffer the
-   * RIB reuses: it is valid until the RIB next changes, so consume it (or copy it) before applying more.
+   * RIB reuses: it is valid until the RIB next changes (after which it may hold other keys or be empty),
+   * so consume it, or copy it, before applying more.
    */
   takeDirty(): { v4: Float64Array; v6: string[] } {
     const out = { v4: this.#dirtyV4.subarray(0, this.#dirtyV4n), v6: this.#dirtyV6 };
-    // After an exceptional burst (a full table withdrawn at once), give the memory back: the view above
-    // keeps the big buffer alive only as long as the caller holds it.
-    if (this.#dirtyV4.length > DIRTY_KEEP && this.#dirtyV4n * 4 < this.#dirtyV4.length)
-      this.#dirtyV4 = new Float64Array(DIRTY_KEEP);
     this.#dirtyV4n = 0;
     this.#dirtyV6 = [];
     this.#dirtyCap4 = DIRTY_SLACK;
