@@ -157,7 +157,7 @@ describe('ctl/ipam', () => {
   it('`renderShow()` sums blocks per node and marks unowned blocks', () => {
     const text = renderShow(
       {
-        pools: [{ name: 'p', cidr: '10.0.0.0/24', size: 256, blocks: 2, allocated: 3, disabled: false }],
+        pools: [{ name: 'p', cidr: '10.0.0.0/24', size: 256, hostBits: 8, blocks: 2, allocated: 3, disabled: false }],
         blocks: [
           { cidr: '10.0.0.0/28', node: 'a', size: 16, allocated: 2, borrowed: 1 },
           { cidr: '10.0.0.16/28', node: undefined, size: 16, allocated: 1, borrowed: 1 },

@@ -34,7 +34,10 @@ export function parseDuration(text: string): number {
   return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!;
 }
 
-const pct = (used: number, size: number) => (size === 0 ? '0%' : `${((100 * used) / size).toFixed(1)}%`);
+function pct(used: number, size: number): string {
+  const p = size === 0 ? 0 : (100 * used) / size;
+  return used > 0 && p < 0.1 ? '<0.1%' : `${p.toFixed(1)}%`;
+}
 
 /** Pools, blocks per node, utilisation. */
 export function renderShow(c: IpamCheck, showBlocks: boolean): string {
@@ -42,7 +45,15 @@ export function renderShow(c: IpamCheck, showBlocks: boolean): string {
   out.push(
     formatTable(
       ['POOL', 'CIDR', 'SIZE', 'BLOCKS', 'ALLOCATED', 'USED', 'DISABLED'],
-      c.pools.map((p) => [p.name, p.cidr, p.size, p.blocks, p.allocated, pct(p.allocated, p.size), p.disabled]),
+      c.pools.map((p) => [
+        p.name,
+        p.cidr,
+        p.hostBits > 32 ? `2^${p.hostBits}` : p.size,
+        p.blocks,
+        p.allocated,
+        pct(p.allocated, p.size),
+        p.disabled,
+      ]),
     ),
   );
   const byNode = new Map<string, { blocks: number; size: number; allocated: number; borrowed: number }>();

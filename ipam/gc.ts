@@ -72,7 +72,9 @@ export interface LeakCandidate {
 export interface PoolUsage {
   name: string;
   cidr: string;
+  /** Addresses in the pool: 2^hostBits (a JS number, so inexact beyond 2^53: IPv6 pools). */
   size: number;
+  hostBits: number;
   blocks: number;
   allocated: number;
   disabled: boolean;
@@ -376,6 +378,7 @@ export async function checkIpam(ds: Datastore, opts: CheckOptions = {}): Promise
       name: p.metadata.name,
       cidr: p.spec.cidr,
       size: 2 ** ((pc.family === 4 ? 32 : 128) - pc.prefixLen),
+      hostBits: (pc.family === 4 ? 32 : 128) - pc.prefixLen,
       blocks: inPool.length,
       allocated: inPool.reduce((s, b) => s + b.allocated, 0),
       disabled: p.spec.disabled,
