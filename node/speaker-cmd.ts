@@ -26,11 +26,8 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CaracalError, describeError, type ErrorCode, ErrorCodes, isCaracalError } from '../common/errors.js';
-import { type Logger, logger } from '../common/logger.js';
 import type { SpeakerConfig } from '../model/speaker-config.js';
 import type { Md5Port } from '../speaker/session/peer.js';
-import { Speaker } from '../speaker/speaker.js';
-import { startStatusApi } from '../speaker/status-api.js';
 
 export const SPEAKER_USAGE =
   'Usage: caracal speaker --config FILE [--graceful-restart] [--state-dir DIR] [--fib [--fib-protocol N]]   (YAML or JSON; see docs/speaker.md)';
@@ -208,6 +205,12 @@ export async function runSpeaker(args: readonly string[]): Promise<number> {
   const gracefulRestart = args.includes('--graceful-restart');
   const stateDir = flagValue(args, '--state-dir') ?? DEFAULT_SPEAKER_STATE_DIR;
   const config = await loadSpeakerConfigIsolated(file);
+  // Loaded here, not at the top: the config child imports this module and needs none of it.
+  const [{ logger }, { Speaker }, { startStatusApi }] = await Promise.all([
+    import('../common/logger.js'),
+    import('../speaker/speaker.js'),
+    import('../speaker/status-api.js'),
+  ]);
   const log = logger('speaker', { asn: config.asn, routerId: config.routerId });
   const marker = restartMarkerPath(stateDir, config.routerId);
   const restarting = gracefulRestart && consumeRestartMarker(marker, config.gracefulRestartTimeSec);
