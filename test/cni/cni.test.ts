@@ -7,18 +7,25 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { datastoreFromEnv } from '../../datastore/index.js';
 import type { Datastore } from '../../datastore/types.js';
-import { closeFd, openNetns, withNetns } from '../../kernel/netns.js';
 import { EtcdServer } from '../../lab/etcd.js';
 import { CARACAL_API_VERSION } from '../../model/resource.js';
-import { type Attachment, type CniError, CniRuntime, type ConfList, writePluginShim } from './runtime.js';
+import { TestApiServer } from '../k8s-api-server/server.js';
+import {
+  type Attachment,
+  type CniError,
+  CniRuntime,
+  type ConfList,
+  forwardIntoNetns,
+  writePluginShim,
+} from './runtime.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const STOCK = '/usr/lib/cni';
@@ -63,6 +70,7 @@ let rt2: CniRuntime;
 let etcd: EtcdServer | undefined;
 let ds: Datastore | undefined;
 let proxy: Server | undefined;
+let k8sDs: Datastore | undefined;
 
 function hostLocalConf(node: 1 | 2, extra: Record<string, unknown> = {}, v6 = true): ConfList {
   return {
@@ -270,22 +278,8 @@ describe('caracal CNI plugin', { skip }, () => {
     before(async () => {
       etcd = await EtcdServer.start();
       ds = await datastoreFromEnv({ CARACAL_ETCD_ENDPOINTS: etcd.endpoints.join(',') });
-      // The plugin runs in the node's namespace, whose loopback is not ours: a listener made there forwards
-      // to etcd on our loopback (kernel/netns.ts: the socket is created with the thread in N1).
-      const port = etcd.clientPort;
-      proxy = createServer((c) => {
-        const up = connect(port, '127.0.0.1');
-        c.pipe(up).pipe(c);
-        c.on('error', () => up.destroy());
-        up.on('error', () => c.destroy());
-      });
-      const fd = openNetns(`/run/netns/${N1}`);
-      try {
-        withNetns(fd, () => proxy?.listen(2379)); // no host: bound synchronously (a host name would defer to a lookup)
-      } finally {
-        closeFd(fd);
-      }
-      await new Promise((r) => (proxy?.listening ? r(undefined) : proxy?.once('listening', r)));
+      // The plugin runs in the node's namespace, whose loopback is not ours.
+      proxy = await forwardIntoNetns(N1, 2379, etcd.clientPort);
       endpoints = 'http://127.0.0.1:2379';
       await ds.create('IPPool', {
         apiVersion: CARACAL_API_VERSION,
@@ -367,6 +361,57 @@ describe('caracal CNI plugin', { skip }, () => {
       const down = conf();
       (down.plugins[0] as { datastore: unknown }).datastore = { type: 'etcdv3', etcdEndpoints: 'http://127.0.0.1:1' };
       await assert.rejects(rt.status(down), (e: CniError) => e.cniCode === 50);
+    });
+  });
+  describe('with the Kubernetes API (test API server)', () => {
+    let api: TestApiServer | undefined;
+    let fwd: Server | undefined;
+    let kubeconfig = '';
+    before(async () => {
+      api = await TestApiServer.start();
+      fwd = await forwardIntoNetns(N1, 6443, api.port);
+      const path = await api.writeKubeconfig(tmp);
+      // The plugin reaches the server through the forwarder inside the node's namespace.
+      kubeconfig = join(tmp, 'kubeconfig-n1');
+      writeFileSync(kubeconfig, readFileSync(path, 'utf8').replace(api.url, 'http://127.0.0.1:6443'));
+      const k = await datastoreFromEnv({ CARACAL_DATASTORE: 'kubernetes', KUBECONFIG: path });
+      await k.create('Pod', {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web', namespace: 'ns1', labels: { app: 'web', tier: 'front' } },
+        spec: { nodeName: 'n1', serviceAccountName: 'web-sa', containers: [{ name: 'c', image: 'x' }] },
+      } as never);
+      k8sDs = k;
+    });
+    after(async () => {
+      await k8sDs?.close();
+      await new Promise((r) => (fwd ? fwd.close(r) : r(undefined)));
+      await api?.stop();
+    });
+
+    it("ADD writes the WorkloadEndpoint with the pod's labels and service account; DEL deletes it", async () => {
+      const list: ConfList = {
+        cniVersion: '1.0.0',
+        name: 'caracal',
+        plugins: [
+          {
+            type: 'caracal',
+            nodename: 'n1',
+            datastore: { type: 'kubernetes', kubeconfig },
+            ipam: { type: 'host-local', ranges: [[{ subnet: '10.247.0.0/24' }]], dataDir: join(tmp, 'ipam-k8s') },
+          },
+        ],
+      };
+      const w = pod('web');
+      await rt.add(list, w);
+      const ep = await k8sDs?.get('WorkloadEndpoint', 'n1-k8s-web-eth0', 'ns1');
+      assert.ok(ep, 'endpoint written through the API');
+      assert.equal(ep.metadata.labels?.app, 'web');
+      assert.equal(ep.metadata.labels?.['caracal.io/namespace'], 'ns1');
+      assert.equal(ep.spec.serviceAccountName, 'web-sa');
+      assert.equal(ep.spec.pod, 'web');
+      await rt.del(list, w);
+      assert.equal(await k8sDs?.get('WorkloadEndpoint', 'n1-k8s-web-eth0', 'ns1'), undefined);
     });
   });
 });

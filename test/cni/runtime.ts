@@ -8,7 +8,9 @@
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { closeFd, openNetns, withNetns } from '../../kernel/netns.js';
 
 export interface ConfList {
   cniVersion: string;
@@ -195,4 +197,27 @@ export function writePluginShim(dir: string, root: string): string {
     { mode: 0o755 },
   );
   return dir;
+}
+
+/**
+ * A TCP listener on `port` inside namespace `ns` that forwards each connection to `127.0.0.1:targetPort` in
+ * ours: plugins run in the node's namespace, whose loopback is not the one our etcd or API server listens on.
+ * The socket is created with the thread switched into `ns` (kernel/netns.ts); `listen(port)` without a host
+ * binds synchronously (with a host it would defer to a lookup, after the switch back).
+ */
+export async function forwardIntoNetns(ns: string, port: number, targetPort: number): Promise<Server> {
+  const server = createServer((c) => {
+    const up = connect(targetPort, '127.0.0.1');
+    c.pipe(up).pipe(c);
+    c.on('error', () => up.destroy());
+    up.on('error', () => c.destroy());
+  });
+  const fd = openNetns(`/run/netns/${ns}`);
+  try {
+    withNetns(fd, () => server.listen(port));
+  } finally {
+    closeFd(fd);
+  }
+  if (!server.listening) await new Promise((r) => server.once('listening', r));
+  return server;
 }
