@@ -85,15 +85,28 @@ export function sameRoute(a: Route, b: Route): boolean {
  * metric changes is deleted first: the kernel matches an IPv4 replace on metric and would add a second route.
  * @example planRouteOps(new Map([[k, r]]), new Map(), [k]) // [{ kind: 'replace', route: r }]
  */
-export function planRouteOps(desired: Routes, actual: Routes, dirty: Iterable<RouteKey>): RouteOp[] {
+export function planRouteOps(
+  desired: Routes,
+  actual: Routes,
+  dirty: Iterable<RouteKey>,
+  /** When given, receives each op's key at the op's index (so callers need not rebuild key strings). */
+  keys?: RouteKey[],
+): RouteOp[] {
   const ops: RouteOp[] = [];
   for (const key of dirty) {
     const want = desired.get(key);
     const have = actual.get(key);
     if (want && !(have && sameRoute(want, have))) {
-      if (have && (have.priority ?? 0) !== (want.priority ?? 0)) ops.push({ kind: 'delete', route: have });
+      if (have && (have.priority ?? 0) !== (want.priority ?? 0)) {
+        ops.push({ kind: 'delete', route: have });
+        keys?.push(key);
+      }
       ops.push({ kind: 'replace', route: want });
-    } else if (!want && have) ops.push({ kind: 'delete', route: have });
+      keys?.push(key);
+    } else if (!want && have) {
+      ops.push({ kind: 'delete', route: have });
+      keys?.push(key);
+    }
   }
   return ops;
 }
@@ -200,8 +213,13 @@ export class RouteTable {
   #lastResyncMs = 0;
   #unusable = 0;
   #keepStaleUntilMs: number;
-  /** Keys this process has wanted, while the restart window is open (then cleared: no longer needed). */
-  #wanted: Set<RouteKey> | undefined = new Set();
+  /**
+   * While the restart window is open: the routes found in the kernel at the first resync that this process
+   * has not wanted (yet) — a previous run's, held until re-learned or the window closes. Usually small; then
+   * cleared for good.
+   */
+  #leftover: Set<RouteKey> | undefined;
+  #leftoverTaken = false;
 
   constructor(o: RouteTableOptions) {
     this.#port = o.port;
@@ -244,7 +262,7 @@ export class RouteTable {
         const fast = this.#fastV4Route(c.prefix, c.nextHop);
         if (fast) {
           this.#desired.set(fast[0], fast[1]);
-          this.#wanted?.add(fast[0]);
+          this.#leftover?.delete(fast[0]);
           this.#dirty.add(fast[0]);
           continue;
         }
@@ -257,7 +275,7 @@ export class RouteTable {
       const r = routeForChange(c, o);
       if (r) {
         this.#desired.set(key, r);
-        this.#wanted?.add(key);
+        this.#leftover?.delete(key);
       } else {
         if (c.nextHop !== undefined) this.#unusable++;
         this.#desired.delete(key);
@@ -266,8 +284,11 @@ export class RouteTable {
     }
   }
 
-  /** Next hop text → usable as an IPv4 gateway (the same few next hops repeat for a whole table). */
-  readonly #v4NextHops = new Map<string, boolean>();
+  /**
+   * Next hop text → the one string every route with it shares, or null when it is not a usable IPv4 gateway
+   * (the same few next hops repeat for a whole table: one string each, not one per route).
+   */
+  readonly #v4NextHops = new Map<string, string | null>();
 
   /**
    * [key, route] for a canonical IPv4 prefix ("a.b.c.d/len", host bits clear, no leading zeros) with a usable
@@ -277,14 +298,13 @@ export class RouteTable {
     const slash = prefix.indexOf('/');
     const len = canonicalV4PrefixLen(prefix, slash);
     if (len < 0) return undefined;
-    let ok = this.#v4NextHops.get(nextHop);
-    if (ok === undefined) {
-      const nh = canonicalV4(nextHop, 0, nextHop.length);
-      ok = nh > 0;
+    let gateway = this.#v4NextHops.get(nextHop);
+    if (gateway === undefined) {
+      gateway = canonicalV4(nextHop, 0, nextHop.length) > 0 ? nextHop : null;
       if (this.#v4NextHops.size >= 1024) this.#v4NextHops.clear();
-      this.#v4NextHops.set(nextHop, ok);
+      this.#v4NextHops.set(nextHop, gateway);
     }
-    if (!ok) return undefined;
+    if (gateway === null) return undefined;
     const dst = prefix.slice(0, slash);
     const route: Route = {
       family: 4,
@@ -294,7 +314,7 @@ export class RouteTable {
       protocol: this.protocol,
       scope: RouteScope.Universe,
       type: RouteType.Unicast,
-      gateway: nextHop,
+      gateway,
       priority: this.metric,
       flags: 0,
     };
@@ -343,32 +363,48 @@ export class RouteTable {
       this.#resyncNeeded = false;
       this.#lastResyncMs = this.#clock.now();
       resynced = true;
+      if (!this.#leftoverTaken && this.#clock.now() < this.#keepStaleUntilMs) {
+        this.#leftoverTaken = true;
+        const left = new Set<RouteKey>();
+        for (const k of this.#actual.keys()) if (!this.#desired.has(k)) left.add(k);
+        if (left.size > 0) this.#leftover = left;
+      }
     }
-    let ops = planRouteOps(this.#desired, this.#actual, this.#dirty);
+    let keys: RouteKey[] = [];
+    let ops = planRouteOps(this.#desired, this.#actual, this.#dirty, keys);
     this.#dirty.clear();
     let held = 0;
-    const wanted = this.#wanted;
-    if (wanted && this.#clock.now() < this.#keepStaleUntilMs) {
-      ops = ops.filter((op) => {
-        const key = routeKey(op.route);
-        if (op.kind !== 'delete' || this.#desired.has(key) || wanted.has(key)) return true;
-        this.#dirty.add(key); // swept by the first apply() after the window
-        held++;
-        return false;
+    const leftover = this.#leftover;
+    if (leftover && this.#clock.now() < this.#keepStaleUntilMs) {
+      const keptKeys: RouteKey[] = [];
+      ops = ops.filter((op, i) => {
+        const key = keys[i]!;
+        if (op.kind === 'delete' && !this.#desired.has(key) && leftover.has(key)) {
+          this.#dirty.add(key); // swept by the first apply() after the window
+          held++;
+          return false;
+        }
+        keptKeys.push(key);
+        return true;
       });
-    } else this.#wanted = undefined;
+      keys = keptKeys;
+    } else {
+      this.#leftover = undefined;
+      if (this.#clock.now() >= this.#keepStaleUntilMs) this.#leftoverTaken = true;
+    }
     if (ops.length === 0) return { resynced, ops: 0, held, failed: [] };
     let results: Awaited<ReturnType<RoutePort['applyBatch']>>;
     try {
       results = await this.#port.applyBatch(ops);
     } catch (err) {
-      for (const op of ops) this.#dirty.add(routeKey(op.route));
+      for (const k of keys) this.#dirty.add(k);
       this.#resyncNeeded = true;
       throw err;
     }
     const failed: { key: RouteKey; kind: RouteOp['kind']; message: string }[] = [];
-    for (const { op, error } of results) {
-      const key = routeKey(op.route);
+    for (let i = 0; i < results.length; i++) {
+      const { op, error } = results[i]!;
+      const key = keys[i]!;
       if (error) {
         this.#dirty.add(key);
         this.#resyncNeeded = true; // the kernel's state for this key is unknown now: read it back
