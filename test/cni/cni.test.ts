@@ -159,6 +159,18 @@ describe('caracal CNI plugin', { skip }, () => {
     assert.match(String(bad.json?.msg), /supported are/);
   });
 
+  it('the built bin/caracal acts as the plugin when CNI_COMMAND is set', {
+    skip: existsSync(join(ROOT, 'dist/cni/main.js')) ? false : 'not built (npm run build)',
+  }, () => {
+    const r = spawnSync(join(ROOT, 'bin/caracal'), [], {
+      env: { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' },
+      input: '{"cniVersion":"1.0.0"}',
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).supportedVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
+  });
+
   it('pods on one node and on two nodes ping each other over IPv4 and IPv6; CHECK passes; DEL cleans up', async () => {
     const a = pod('a');
     const b = pod('b');
