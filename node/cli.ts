@@ -19,7 +19,9 @@ As a CNI plugin (CNI_COMMAND set in the environment) it reads the network config
  * generation). Growth factor 1 keeps each semi-space at its initial 1 MiB instead of growing to 16 MiB under
  * a full-table ingest: the speaker's long-lived data sits in typed arrays and interned attribute sets, so a
  * bigger nursery bought no speed, only ~30 MiB of peak RSS (docs/design/bgp-bench.md, memory). Other
- * commands keep V8's defaults.
+ * commands keep V8's defaults. Hazard: on the command line V8 raises this flag to at least 2 when it sets
+ * up the heap; only a run-time setting sticks, and V8 silently ignores flags it does not know, so
+ * node/speaker-cmd.test.ts checks the effect (re-check on a Node upgrade).
  */
 export const SPEAKER_V8_FLAGS = '--semi-space-growth-factor=1';
 

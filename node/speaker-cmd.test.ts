@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isCaracalError } from '../common/errors.js';
+import { SPEAKER_V8_FLAGS } from './cli.js';
 import { childExecArgv, loadSpeakerConfig, loadSpeakerConfigIsolated } from './speaker-cmd.js';
 
 describe('loadSpeakerConfigIsolated()', () => {
@@ -75,5 +77,27 @@ describe('childExecArgv()', () => {
       ]),
       ['--import', 'tsx', '--require=./x.cjs', '--conditions', 'development'],
     );
+  });
+});
+
+describe('SPEAKER_V8_FLAGS', () => {
+  // V8 ignores a flag it does not know, so a Node upgrade that drops or renames this one would silently
+  // bring back a 32 MiB young generation: this test notices.
+  const newSpaceMiB = (flags: string): number => {
+    const code = `const v8 = require('node:v8');
+      if (process.argv[1]) v8.setFlagsFromString(process.argv[1]);
+      let keep = [];
+      for (let i = 0; i < 3e6; i++) { keep.push({ a: i, b: [i] }); if (keep.length > 20000) keep = []; }
+      const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+      process.stdout.write(String(s.physical_space_size / 1048576));`;
+    const r = spawnSync(process.execPath, ['-e', code, '--', flags], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return Number(r.stdout);
+  };
+  it('SPEAKER_V8_FLAGS keeps the young generation at its initial size under allocation pressure', () => {
+    const defaults = newSpaceMiB('');
+    const speaker = newSpaceMiB(SPEAKER_V8_FLAGS);
+    assert.ok(defaults > 8, `control: V8's defaults grow the young generation (got ${defaults} MiB)`);
+    assert.ok(speaker <= 4, `with ${SPEAKER_V8_FLAGS}: ${speaker} MiB`);
   });
 });
