@@ -167,6 +167,7 @@ describe('ctl/ipam', () => {
         leaks: [],
         emptyHandles: [],
         stalePendingAffinities: [],
+        goneNodes: [],
       },
       false,
     );

@@ -123,6 +123,7 @@ export function renderGc(r: GcResult, dryRun: boolean): string {
     lines.push(`${verb} ${r.released.length} address(es)`);
     if (r.stale.length) lines.push(`kept ${r.stale.length} reused since the scan: ${r.stale.join(', ')}`);
     if (r.handlesDeleted.length) lines.push(`deleted ${r.handlesDeleted.length} empty handle(s)`);
+    if (r.blocksReleased.length) lines.push(`released ${r.blocksReleased.length} block(s) of deleted nodes`);
     if (r.affinitiesDeleted.length || r.affinitiesConfirmed.length)
       lines.push(`repaired ${r.affinitiesDeleted.length + r.affinitiesConfirmed.length} half-done affinity claim(s)`);
   }

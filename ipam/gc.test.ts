@@ -137,3 +137,29 @@ describe('checkIpam() duplicates', () => {
     );
   });
 });
+
+describe('gcIpam() and deleted nodes', () => {
+  it('releases the addresses and the block affinities of a node that no longer exists', async () => {
+    const { ds, ipam, clock } = await setup();
+    for (const n of ['n1', 'n2']) {
+      await ds.create('Node', { apiVersion: 'crd.caracal.dev/v1', kind: 'Node', metadata: { name: n }, spec: {} });
+    }
+    await pod(ipam, ds, 'a', 'n1', true);
+    const gone = await pod(ipam, ds, 'b', 'n2', true);
+    await ds.delete('Node', 'n2');
+    const check = await checkIpam(ds, { clock });
+    assert.deepEqual(check.goneNodes, ['n2']);
+    assert.deepEqual(
+      check.leaks.map((l) => [l.ip, l.confirmed]),
+      [[gone, true]],
+      'a gone node confirms at once, whatever the grace period',
+    );
+    const gc = await gcIpam(ds, { clock, check });
+    assert.deepEqual(gc.released, [gone]);
+    assert.equal(gc.blocksReleased.length, 1);
+    assert.deepEqual(
+      (await ds.list('BlockAffinity')).items.map((a) => a.spec.node),
+      ['n1'],
+    );
+  });
+});

@@ -20,7 +20,9 @@
  *
  * `gcIpam()` releases confirmed leaks through the allocator, with the sequence number observed, so an
  * address freed and reused between the scan and the release stays with its new owner; a handle is released
- * only when every one of its addresses is a confirmed leak (all or none, as Calico does).
+ * only when every one of its addresses is a confirmed leak (all or none, as Calico does). It then releases the
+ * block affinities of nodes that no longer exist (their empty blocks go; the others lose their owner and go
+ * with their last address), deletes handles left empty, and finishes half-done claims.
  */
 import { type Clock, systemClock } from '../common/clock.js';
 import type { Datastore } from '../datastore/types.js';
@@ -98,6 +100,8 @@ export interface IpamCheck {
   emptyHandles: IPAMHandle[];
   /** Pending affinities older than the grace period (a claim that crashed or lost its race). */
   stalePendingAffinities: BlockAffinity[];
+  /** Nodes that hold block affinities but no longer exist (only when the store keeps Node objects). */
+  goneNodes: string[];
 }
 
 export interface CheckOptions {
@@ -384,7 +388,26 @@ export async function checkIpam(ds: Datastore, opts: CheckOptions = {}): Promise
       disabled: p.spec.disabled,
     };
   });
-  return { pools: poolUsage, blocks: blockUsage, problems, warnings, leaks, emptyHandles, stalePendingAffinities };
+  const goneNodes = [
+    ...new Set(affs.filter((a) => a.spec.type === 'host' && nodeGone(a.spec.node)).map((a) => a.spec.node)),
+  ].sort();
+  for (const n of goneNodes) {
+    warnings.push({
+      kind: 'affinity',
+      node: n,
+      message: `node ${n} no longer exists but still holds block affinities`,
+    });
+  }
+  return {
+    pools: poolUsage,
+    blocks: blockUsage,
+    problems,
+    warnings,
+    leaks,
+    emptyHandles,
+    stalePendingAffinities,
+    goneNodes,
+  };
 }
 
 export interface GcResult {
@@ -396,6 +419,8 @@ export interface GcResult {
   handlesDeleted: string[];
   affinitiesDeleted: string[];
   affinitiesConfirmed: string[];
+  /** Block CIDRs given up because their node no longer exists. */
+  blocksReleased: string[];
 }
 
 /**
@@ -424,12 +449,14 @@ export async function gcIpam(
     handlesDeleted: [],
     affinitiesDeleted: [],
     affinitiesConfirmed: [],
+    blocksReleased: [],
   };
   if (opts.dryRun) return result;
   const ipam = opts.ipam ?? new Ipam(ds, opts.clock ? { clock: opts.clock } : {});
   const out = await ipam.releaseIpsDetailed(candidates.map((c) => ({ ip: c.ip, sequenceNumber: c.sequenceNumber })));
   result.released = out.released;
   result.stale = out.stale;
+  for (const n of check.goneNodes) result.blocksReleased.push(...(await ipam.releaseNodeAffinities(n)));
   for (const h of check.emptyHandles) {
     try {
       await ds.delete('IPAMHandle', h.metadata.name, undefined, { revision: h.metadata.resourceVersion });
