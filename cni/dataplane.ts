@@ -17,7 +17,7 @@
  * Hazards: the pod-side socket is opened with the thread inside the pod's namespace (kernel/netns.ts) and
  * everything here is synchronous, so no other work runs while the thread is switched.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { type NetlinkMessage, type Route, RouteScope, RouteTable, RouteType } from '../kernel/netlink/codec.js';
 import {
@@ -68,8 +68,7 @@ export const aliasOf = (containerId: string) => `caracal:${containerId}`;
  * `cali` + 11 hex characters of SHA-1 over `<namespace>.<pod>` (with `.<ifname>` for interfaces other than
  * eth0): 15 characters, stable across restarts of the pod's sandbox, and the scheme Calico uses.
  */
-export async function hostVethName(namespace: string, pod: string, ifname: string): Promise<string> {
-  const { createHash } = await import('node:crypto');
+export function hostVethName(namespace: string, pod: string, ifname: string): string {
   const key = ifname === 'eth0' ? `${namespace}.${pod}` : `${namespace}.${pod}.${ifname}`;
   return (
     HOST_VETH_PREFIX +

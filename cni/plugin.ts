@@ -40,7 +40,7 @@ const hasDatastore = (conf: NetConf) => conf.datastore.type !== 'none';
 
 async function add(env: CniEnv, conf: NetConf): Promise<Record<string, unknown>> {
   const pod = podIdentity(env, conf);
-  const hostIfname = await hostVethName(pod.namespace, pod.name, env.ifname);
+  const hostIfname = hostVethName(pod.namespace, pod.name, env.ifname);
   const ds = lazyDatastore(conf);
   const undo: (() => Promise<unknown> | unknown)[] = [];
   try {
@@ -114,7 +114,7 @@ async function add(env: CniEnv, conf: NetConf): Promise<Record<string, unknown>>
 
 async function del(env: CniEnv, conf: NetConf): Promise<void> {
   const pod = podIdentity(env, conf);
-  const hostIfname = await hostVethName(pod.namespace, pod.name, env.ifname);
+  const hostIfname = hostVethName(pod.namespace, pod.name, env.ifname);
   const ds = lazyDatastore(conf);
   try {
     tearDown(env.containerId, hostIfname);
@@ -142,7 +142,7 @@ async function checkCmd(env: CniEnv, conf: NetConf): Promise<void> {
   check({
     containerId: env.containerId,
     netnsPath: env.netns,
-    hostIfname: await hostVethName(pod.namespace, pod.name, env.ifname),
+    hostIfname: hostVethName(pod.namespace, pod.name, env.ifname),
     podIfname: env.ifname,
     podMac: podIf?.mac,
     mtu: conf.mtu,
