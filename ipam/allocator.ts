@@ -283,7 +283,8 @@ export class Ipam {
     const attrs = this.#attrs(req.node, req.attrs);
     const out: AssignedIp[] = [];
     const inPools = (cidr: string) => pools.find((p) => cidrContains(parseCidr(p.spec.cidr), parseCidr(cidr)));
-    let reloaded = false;
+    // A cache loaded by this call is as fresh as a reload would be.
+    let reloaded = this.#state(req.node).blocks === undefined;
     for (let round = 0; out.length < n; round++) {
       if (round > this.#maxRetries) throw this.#retriesExhausted(`assign IPv${family} addresses for ${req.handleId}`);
       const own = await this.#ownBlocks(req.node);
