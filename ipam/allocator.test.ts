@@ -83,7 +83,13 @@ describe('Ipam', () => {
     assert.equal(got.ipv4.length, 2);
     assert.equal(got.ipv6.length, 1);
     assert.ok(got.ipv6[0]!.blockCidr.endsWith('/122'));
+    const held = await ipam.addressesOf('net.a');
+    assert.deepEqual(
+      held.map((a) => [a.ip, a.sequenceNumber, a.borrowed]).sort(),
+      [...got.ipv4, ...got.ipv6].map((a) => [a.ip, a.sequenceNumber, false]).sort(),
+    );
     const released = await ipam.releaseByHandle('net.a');
+    assert.deepEqual(await ipam.addressesOf('net.a'), []);
     assert.deepEqual(released.sort(), [...got.ipv4, ...got.ipv6].map((a) => a.ip).sort());
     assert.equal(await ds.get('IPAMHandle', 'net.a'), undefined);
     const blk = await ds.get('IPAMBlock', blockName(got.ipv4[0]!.blockCidr));

@@ -49,6 +49,7 @@ import {
   isEmpty,
   newBlockSpec,
   ordinalIn,
+  ordinalsOf,
   type Release,
   type ReleaseRequest,
   release,
@@ -579,6 +580,34 @@ export class Ipam {
       aff = await this.#ds.get('BlockAffinity', start.metadata.name);
     }
     throw this.#retriesExhausted(`set affinity ${start.metadata.name} ${state}`);
+  }
+
+  /**
+   * The addresses `handleId` holds now (for CNI CHECK, or an ADD retried for the same container), from the
+   * blocks its handle lists. [] when it holds none.
+   */
+  async addressesOf(handleId: string): Promise<AssignedIp[]> {
+    const h = live(await this.#ds.get('IPAMHandle', handleName(handleId)));
+    if (!h) return [];
+    const pools = await this.#poolList();
+    const out: AssignedIp[] = [];
+    for (const cidr of Object.keys(h.spec.block)) {
+      const b = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
+      if (!b) continue;
+      const c = parseCidr(cidr);
+      const pool = pools.find((p) => cidrContains(parseCidr(p.spec.cidr), c));
+      for (const ord of ordinalsOf(b.spec, h.spec.handleID)) {
+        const idx = b.spec.allocations[ord]!;
+        out.push({
+          ip: formatIp(addressAt(c, ord)),
+          blockCidr: cidr,
+          pool: pool?.metadata.name ?? '',
+          sequenceNumber: Number(b.spec.sequenceNumberForAllocation[String(ord)] ?? 0),
+          borrowed: b.spec.affinity !== hostAffinity(b.spec.attributes[idx]?.secondary?.[ATTR.node] ?? ''),
+        });
+      }
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------------------
