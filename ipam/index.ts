@@ -6,6 +6,7 @@
  *   pools.ts      pure pool selection, block-of-address, the node's seeded claim order
  *   allocator.ts  `Ipam`: CAS loops over the Datastore port, two-phase affinity claim, borrowing, release
  *   gc.ts         leak check and garbage collection (`caracalctl ipam check|gc`)
+ *   routes.ts     what routing advertises: confirmed blocks, borrowed addresses as host routes
  *
  * Handle IDs (the key every caller releases by; Calico's convention, model/ipam-handle.ts):
  *   pods             `<network name>.<containerID>`, e.g. `k8s-pod-network.3f2a…` (workloadHandleId())
@@ -39,3 +40,4 @@ export {
   type Problem,
 } from './gc.js';
 export type { IntendedUse } from './pools.js';
+export { type IpamRoute, ipamRoutes } from './routes.js';
