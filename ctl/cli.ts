@@ -22,6 +22,7 @@ Commands:
   delete KIND NAME [-n NAMESPACE]
   delete -f FILE         delete every resource named in a YAML/JSON file
   ipam show [--show-blocks] [-o table|json]      pools, blocks per node, utilisation
+  ipam show --ip IP [--ip IP ...]                who holds an address (handle, pod, node, sequence number)
   ipam check [--grace 15m] [-o table|json]       leaks, duplicates, inconsistent affinities/handles (exit 1 on a problem)
   ipam release --ip IP [--ip IP ...] [--seq N] | --handle ID
   ipam gc [--grace 15m] [--dry-run]              release leaked addresses (report only with --dry-run)

@@ -95,6 +95,17 @@ describe('caracalctl ipam', () => {
     assert.match(r.out, /^w1\s+1\s+16\s+2\s+12\.5%\s+0$/m);
     assert.match(r.out, new RegExp(`^${live.blockCidr.replaceAll('.', '\\.')}\\s+w1\\s+16\\s+2`, 'm'));
 
+    r = run('ipam', 'show', '--ip', live.ip, '--ip', '10.60.0.250');
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.out,
+      new RegExp(
+        `^${live.ip.replaceAll('.', '\\.')}\\s+${live.blockCidr.replaceAll('.', '\\.')}\\s+k8s-pod-network\\.live\\s+default/live\\s+w1\\s+${live.sequenceNumber}\\s+false$`,
+        'm',
+      ),
+    );
+    assert.match(r.out, /^10\.60\.0\.250\s+free$/m);
+
     r = run('ipam', 'check');
     assert.equal(r.code, 0, `inside the default grace period nothing is a problem yet: ${r.out}`);
     assert.match(r.out, new RegExp(`candidate: ${gone.ip.replaceAll('.', '\\.')} \\(handle k8s-pod-network.gone\\)`));

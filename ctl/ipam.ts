@@ -135,6 +135,18 @@ export async function runIpam(store: Datastore, what: string | undefined, f: Ipa
   const graceMs = f.grace === undefined ? DEFAULT_LEAK_GRACE_MS : parseDuration(f.grace);
   const print = (table: string, data: unknown) =>
     console.log(f.output === 'json' ? JSON.stringify(data, null, 2) : table);
+  if (what === 'show' && f.ip?.length) {
+    const ipam = new Ipam(store);
+    const infos = await Promise.all(f.ip.map((ip) => ipam.describeIp(ip)));
+    const rows = f.ip.map((ip, i) => {
+      const x = infos[i];
+      if (!x) return [ip, 'free', '', '', '', '', ''];
+      const owner = x.attrs.namespace && x.attrs.pod ? `${x.attrs.namespace}/${x.attrs.pod}` : (x.attrs.type ?? '');
+      return [x.ip, x.blockCidr, x.handleId ?? '', owner, x.attrs.node ?? '', x.sequenceNumber ?? '', x.borrowed];
+    });
+    print(formatTable(['ADDRESS', 'BLOCK', 'HANDLE', 'OWNER', 'NODE', 'SEQUENCE', 'BORROWED'], rows), infos);
+    return 0;
+  }
   if (what === 'show') {
     const c = await checkIpam(store, { gracePeriodMs: graceMs });
     print(renderShow(c, f.showBlocks ?? false), { pools: c.pools, blocks: c.blocks });

@@ -111,6 +111,18 @@ export interface ReleaseOutcome {
   notAllocated: string[];
 }
 
+/** One allocated address as `describeIp` reports it. */
+export interface IpInfo {
+  ip: string;
+  blockCidr: string;
+  blockOwner: string | undefined;
+  handleId: string | undefined;
+  attrs: Record<string, string>;
+  /** Decimal string: pass it to a release to release only this allocation. */
+  sequenceNumber: string | undefined;
+  borrowed: boolean;
+}
+
 type Block = IPAMBlock;
 const BLOCK_LIST_BATCH = 8;
 
@@ -608,6 +620,29 @@ export class Ipam {
       }
     }
     return out;
+  }
+
+  /** Who holds `ip`: its block, handle, attributes and allocation sequence number; undefined when free. */
+  async describeIp(ip: string): Promise<IpInfo | undefined> {
+    const addr = parseIp(ip);
+    const cidr = await this.#blockOf(addr);
+    if (!cidr) return undefined;
+    const b = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
+    const ord = b && ordinalIn(b.spec, addr);
+    if (!b || ord === undefined) return undefined;
+    const idx = b.spec.allocations[ord];
+    if (idx === null || idx === undefined) return undefined;
+    const attr = b.spec.attributes[idx];
+    const attrs = attr?.secondary ?? {};
+    return {
+      ip: formatIp(addr),
+      blockCidr: cidr,
+      blockOwner: b.spec.affinity,
+      handleId: attr?.handle_id,
+      attrs,
+      sequenceNumber: b.spec.sequenceNumberForAllocation[String(ord)],
+      borrowed: b.spec.affinity !== hostAffinity(attrs[ATTR.node] ?? ''),
+    };
   }
 
   // ------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ export {
   type AutoAssignRequest,
   Ipam,
   type IpamOptions,
+  type IpInfo,
   type ReleaseIpRequest,
   type ReleaseOutcome,
 } from './allocator.js';
