@@ -18,8 +18,8 @@
  * rotated order, so drift spreads over all of them like the side-by-side method's ABBA), and summarises.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Lab } from '../../lab/lab.js';
@@ -315,6 +315,12 @@ export class IngestLab {
         await receiver.stop(h);
       } finally {
         await feeder?.stop();
+        // CARACAL_BGP_BENCH_KEEP_LOGS=DIR: keep each run's daemon log (DIR/<receiver>-<run>.log) for a post-mortem.
+        const keep = process.env.CARACAL_BGP_BENCH_KEEP_LOGS;
+        if (keep) {
+          mkdirSync(keep, { recursive: true });
+          cpSync(h.logPath, join(keep, `${basename(env.dir)}.log`), { force: true });
+        }
         rmSync(env.dir, { recursive: true, force: true });
       }
     }

@@ -16,6 +16,8 @@ export const FIB_RETRY_MS = 5_000;
 
 /** The part of a logger syncFib uses (pino's Logger fits; the FIB worker forwards to its parent's). */
 export interface FibLog {
+  /** pino's; when absent, debug is taken as enabled. */
+  isLevelEnabled?(level: string): boolean;
   debug(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
@@ -35,6 +37,7 @@ export function syncFib(feed: RouteFeed, table: RouteTable, log: FibLog, resyncI
   let lastFailed = 0;
   let firstResync = true;
   let retry: NodeJS.Timeout | undefined;
+  const debug = log.isLevelEnabled?.('debug') ?? true;
   const run = async (): Promise<void> => {
     if (stopped) return;
     if (running) {
@@ -47,7 +50,13 @@ export function syncFib(feed: RouteFeed, table: RouteTable, log: FibLog, resyncI
       do {
         again = false;
         try {
+          const started = performance.now();
           const r = await table.apply();
+          if (debug && r.ops > 0)
+            log.debug(
+              { event: 'fibApplied', ops: r.ops, failed: r.failed.length, ms: Math.round(performance.now() - started) },
+              'FIB batch applied',
+            );
           if (r.resynced && firstResync) {
             firstResync = false;
             log.info({ event: 'fibResync', ops: r.ops, held: r.held }, 'FIB resynced with the kernel');

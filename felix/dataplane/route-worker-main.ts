@@ -15,7 +15,10 @@ if (!parent) throw new Error('route-worker-main.ts runs as a worker thread (feli
 const cfg = workerData as FibWorkerConfig;
 const post = (m: FibWorkerMessage) => parent.postMessage(m);
 const log: FibLog = {
-  debug: (obj, msg) => post({ type: 'log', level: 'debug', obj: obj as Record<string, unknown>, msg }),
+  isLevelEnabled: (level) => level !== 'debug' || cfg.debug === true,
+  debug: (obj, msg) => {
+    if (cfg.debug) post({ type: 'log', level: 'debug', obj: obj as Record<string, unknown>, msg });
+  },
   info: (obj, msg) => post({ type: 'log', level: 'info', obj: obj as Record<string, unknown>, msg }),
   warn: (obj, msg) => post({ type: 'log', level: 'warn', obj: obj as Record<string, unknown>, msg }),
 };

@@ -26,6 +26,8 @@ export interface FibWorkerConfig {
   readonly resyncIntervalMs?: number | undefined;
   /** The feed's snapshot when the worker starts, encoded by `encodeChanges`. */
   readonly snapshot: string;
+  /** Whether the parent logs at debug level (the worker then posts its debug lines). */
+  readonly debug?: boolean | undefined;
 }
 
 /** Worker → parent. */
@@ -97,10 +99,14 @@ function newWorker(workerData: FibWorkerConfig): Worker {
  */
 export async function startFibWorker(
   feed: RouteFeed,
-  cfg: Omit<FibWorkerConfig, 'snapshot'>,
+  cfg: Omit<FibWorkerConfig, 'snapshot' | 'debug'>,
   log: FibLog,
 ): Promise<FibWorker> {
-  const workerData: FibWorkerConfig = { ...cfg, snapshot: encodeChanges(feed.snapshot()) };
+  const workerData: FibWorkerConfig = {
+    ...cfg,
+    snapshot: encodeChanges(feed.snapshot()),
+    debug: log.isLevelEnabled?.('debug') ?? true,
+  };
   const worker = newWorker(workerData);
   let exited = false;
   const gone = new Promise<void>((resolve) =>
