@@ -74,7 +74,7 @@ async function storeState(ds: Datastore): Promise<Map<string, string>> {
   return byIp;
 }
 
-const ALLOWED = new Set(['IPAM_POOL_EXHAUSTED', 'IPAM_ADDRESS_IN_USE', 'IPAM_BLOCK_LIMIT']);
+const ALLOWED = new Set(['IPAM_POOL_EXHAUSTED', 'IPAM_ADDRESS_IN_USE', 'IPAM_BLOCK_LIMIT', 'IPAM_STRICT_AFFINITY']);
 
 type Op =
   | { op: 'assign'; node: number; inst: number; n: number }
@@ -112,9 +112,19 @@ describe('Ipam on etcd', { timeout: 120_000 }, () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.array(opArb, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 4 }),
-        async (batches) => {
-          // A /26 pool in /29 blocks: 8 blocks of 8, so claims, borrowing and exhaustion all happen.
+        fc.constantFrom(0, 0, 2),
+        async (batches, strictCap) => {
+          // A /26 pool in /29 blocks: 8 blocks of 8, so claims, borrowing and exhaustion all happen. strictCap > 0:
+          // strictAffinity on, at most that many blocks per node (no borrowing; the block limit applies).
           const ds = await freshStore([{ name: 'p', cidr: '10.9.0.0/26', blockSize: 29 }]);
+          if (strictCap > 0) {
+            await ds.create('IPAMConfig', {
+              apiVersion: 'crd.caracal.dev/v1',
+              kind: 'IPAMConfig',
+              metadata: { name: 'default' },
+              spec: { strictAffinity: true, maxBlocksPerHost: strictCap },
+            });
+          }
           const ipams = Array.from({ length: INSTANCES }, () => new Ipam(ds, { cacheTtlMs: 60_000 }));
           /** The model: what each live handle holds (ip → sequence number). */
           const held = new Map<string, Map<string, number>>();
