@@ -33,6 +33,7 @@ try {
     table: cfg.table,
     metric: cfg.metric,
     keepStaleMs: cfg.keepStaleMs,
+    resyncIntervalMs: cfg.resyncIntervalMs,
   });
   const listeners = new Set<(changes: readonly BestRouteChange[]) => void>();
   const feed: RouteFeed = {

@@ -74,10 +74,19 @@ describe('the FIB worker in a network namespace', { skip: root ? false : 'needs 
   it('installs the snapshot, follows changes, and leaves the routes in place when stopped', async () => {
     child = spawn(
       'ip',
-      ['netns', 'exec', NS, process.execPath, '--import', 'tsx', CHILD, String(PROTO), '10.90.0.0/24 10.55.0.2'],
-      { stdio: ['pipe', 'pipe', 'inherit'] },
+      ['netns', 'exec', NS, process.execPath, '--import', 'tsx', CHILD, String(PROTO), '10.90.0.0/24 10.55.0.2', '150'],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
     );
     lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const logs: { event?: string; ops?: number }[] = [];
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      try {
+        logs.push(JSON.parse(l) as { event?: string });
+      } catch {
+        process.stderr.write(`${l}\n`);
+      }
+    });
+    const count = (event: string) => logs.filter((l) => l.event === event).length;
     assert.equal(await next(), 'ready');
     const waitFor = async (want: { dst: string; gateway?: string }[]) => {
       const until = Date.now() + 10_000;
@@ -113,6 +122,14 @@ describe('the FIB worker in a network namespace', { skip: root ? false : 'needs 
       { dst: '10.90.0.0/24', gateway: '10.55.0.4' },
       { dst: '10.91.0.0', gateway: '10.55.0.3' },
     ]);
+
+    // Resyncs (every 150 ms here) read the kernel's routes back, which carry the interface the kernel resolved
+    // each gateway to: they must find nothing to do (no batch applied), not rewrite every route.
+    const applied = count('fibApplied');
+    const resyncs = count('fibResync');
+    await new Promise((r) => setTimeout(r, 800));
+    assert.ok(count('fibResync') >= resyncs + 2, `resyncs ran: ${count('fibResync') - resyncs}`);
+    assert.equal(count('fibApplied'), applied, 'a resync of an in-sync FIB applies nothing');
 
     child.stdin!.write('stop\n');
     assert.equal(await next(), 'stopped');

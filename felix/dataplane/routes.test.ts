@@ -85,6 +85,20 @@ describe('planRouteOps()', () => {
       want: [{ kind: 'delete', route: a }],
     },
     { name: 'does nothing when actual equals desired', desired: [a, b], actual: [a, b], dirty: [a, b], want: [] },
+    {
+      name: 'ignores the interface the kernel resolved a gateway to (desired names none)',
+      desired: [a],
+      actual: [{ ...a, oif: 3 }],
+      dirty: [a],
+      want: [],
+    },
+    {
+      name: 'replaces a route on another interface than the desired one',
+      desired: [{ ...a, oif: 4 }],
+      actual: [{ ...a, oif: 3 }],
+      dirty: [a],
+      want: [{ kind: 'replace', route: { ...a, oif: 4 } }],
+    },
     { name: 'visits only dirty keys', desired: [a, b], actual: [], dirty: [b], want: [{ kind: 'replace', route: b }] },
     { name: 'ignores kernel-added flag bits', desired: [a], actual: [{ ...a, flags: 0x200 }], dirty: [a], want: [] },
   ];

@@ -67,11 +67,17 @@ export interface ApplyResult {
   readonly failed: readonly { readonly key: RouteKey; readonly kind: RouteOp['kind']; readonly message: string }[];
 }
 
-/** Same kernel route for our purposes: what we set, ignoring kernel-added flag bits (RTM_F_*, RTNH_F_*). */
-export function sameRoute(a: Route, b: Route): boolean {
+/**
+ * `have` (read from the kernel) is the route `want` asks for: what we set, ignoring kernel-added flag bits
+ * (RTM_F_*, RTNH_F_*) and, when `want` names no interface, the interface the kernel resolved the gateway to
+ * (a dump always reports one; comparing it would rewrite every route at every resync).
+ */
+export function sameRoute(want: Route, have: Route): boolean {
+  const a = want;
+  const b = have;
   return (
     a.gateway === b.gateway &&
-    a.oif === b.oif &&
+    (a.oif === undefined || a.oif === b.oif) &&
     (a.priority ?? 0) === (b.priority ?? 0) &&
     a.type === b.type &&
     a.scope === b.scope &&

@@ -3,7 +3,7 @@
  * the FIB worker on a feed driven by stdin lines, and answers each line on stdout once the worker is idle:
  *   changes <text with \n as |>  → "ok"   (a batch of changes: "prefix nexthop" or "prefix")
  *   stop                          → "stopped" (then exits)
- * Logs from the worker go to stderr as JSON lines.
+ * Logs from the worker go to stderr as JSON lines. argv: PROTOCOL [SNAPSHOT with | for \n] [RESYNC_INTERVAL_MS].
  */
 import { createInterface } from 'node:readline';
 import type { BestRouteChange, RouteFeed } from '../../../model/route-feed.js';
@@ -21,7 +21,12 @@ const feed: RouteFeed = {
 };
 const log = (level: string) => (obj: object, msg: string) =>
   process.stderr.write(`${JSON.stringify({ level, ...obj, msg })}\n`);
-const fib = await startFibWorker(feed, { protocol }, { debug: log('debug'), info: log('info'), warn: log('warn') });
+const resyncIntervalMs = process.argv[4] ? Number(process.argv[4]) : undefined;
+const fib = await startFibWorker(
+  feed,
+  { protocol, resyncIntervalMs },
+  { debug: log('debug'), info: log('info'), warn: log('warn') },
+);
 process.stdout.write('ready\n');
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.startsWith('changes ')) {
