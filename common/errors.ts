@@ -33,6 +33,9 @@ export const ErrorCodes = {
   IpamStrictAffinity: 'IPAM_STRICT_AFFINITY',
   IpamBadSequenceNumber: 'IPAM_BAD_SEQUENCE_NUMBER',
   IpamRetriesExhausted: 'IPAM_RETRIES_EXHAUSTED',
+  // node agent's CNI service (node/cni-service.ts, cni/agent-client.ts)
+  AgentTimeout: 'AGENT_TIMEOUT',
+  AgentBadRequest: 'AGENT_BAD_REQUEST',
   // generic
   Usage: 'USAGE',
   Internal: 'INTERNAL',
