@@ -6,8 +6,8 @@
  * how much of caracal's time is Node's own start-up. A second pair runs caracal the cluster way (Caracal IPAM
  * and the WorkloadEndpoint in a real etcd) against the same reference.
  *
- * Besides the runner's side-by-side table (one sample = ADD then DEL of one pod), teardown prints p50 and p99
- * of ADD and DEL separately. Needs root, iproute2, etcd and Debian's containernetworking-plugins, and a build
+ * Besides the runner's tables (one side-by-side sample = ADD then DEL of one pod), each benchmark's teardown
+ * prints p50 and p99 of ADD and DEL separately (and of `node -e 0`). Needs root, iproute2, etcd and Debian's containernetworking-plugins, and a build
  * (`npm run build`); skips otherwise.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -128,6 +128,7 @@ async function nodeStart(): Promise<number> {
   return ms;
 }
 
+/** Each benchmark sets the lab up and tears it down, so any one of them can run alone (`--name` filters). */
 async function setup(): Promise<void> {
   tmp = mkdtempSync(join(tmpdir(), 'caracal-bench-cni-'));
   for (const ns of [NODE_NS, POD_OURS, POD_REF]) {
@@ -160,23 +161,28 @@ async function setup(): Promise<void> {
 }
 
 function printTable(): void {
+  if (Object.keys(samples).length === 0) return;
   const rows = Object.entries(samples).map(([k, xs]) => {
     const p50 = quantile(xs, 0.5).toFixed(1);
     const p99 = quantile(xs, 0.99).toFixed(1);
-    return `| ${k.padEnd(28)} | ${String(xs.length).padStart(3)} | ${p50.padStart(7)} | ${p99.padStart(7)} |`;
+    return `| ${k.padEnd(34)} | ${String(xs.length).padStart(3)} | ${p50.padStart(7)} | ${p99.padStart(7)} |`;
   });
   process.stdout.write(
     `\nCNI latency per call, ms (one process per call, inside the node netns via nsenter)\n` +
-      `| ${'call'.padEnd(28)} |   n |     p50 |     p99 |\n|${'-'.repeat(30)}|-----|---------|---------|\n${rows.join('\n')}\n\n`,
+      `| ${'call'.padEnd(34)} |   n |     p50 |     p99 |\n|${'-'.repeat(36)}|-----|---------|---------|\n${rows.join('\n')}\n\n`,
   );
 }
 
 async function teardown(): Promise<void> {
   printTable();
+  for (const k of Object.keys(samples)) delete samples[k];
   await new Promise((r) => (proxy ? proxy.close(r) : r(undefined)));
+  proxy = undefined;
   await etcd?.remove();
+  etcd = undefined;
   for (const ns of [POD_OURS, POD_REF, NODE_NS]) spawnSync('ip', ['netns', 'del', ns]);
   if (tmp) rmSync(tmp, { recursive: true, force: true });
+  tmp = '';
 }
 
 const benches: Benchmark[] = [
@@ -187,11 +193,14 @@ const benches: Benchmark[] = [
     warmup: 2,
     iterations: 1,
     setup,
+    teardown,
     ours: () => cycle('caracal (host-local)', CARACAL, POD_OURS, oursConf()),
     reference: () => cycle('ptp + host-local', PTP, POD_REF, refConf()),
   }),
   suite('empty Node start-up in the node netns', {
     skip,
+    setup,
+    teardown,
     cases: [bench('node -e 0', nodeStart, { runs: RUNS, warmup: 2, iterations: 1 })],
   }),
   sideBySide('CNI ADD+DEL, caracal with etcd + Caracal IPAM', {
@@ -200,6 +209,7 @@ const benches: Benchmark[] = [
     runs: RUNS,
     warmup: 2,
     iterations: 1,
+    setup,
     ours: () => cycle('caracal (etcd, Caracal IPAM)', CARACAL, POD_OURS, clusterConf()),
     reference: () => cycle('ptp + host-local', PTP, POD_REF, refConf()),
     teardown,
