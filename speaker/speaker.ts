@@ -121,6 +121,9 @@ function fibNextHop(best: Path | undefined): string | undefined {
   return nh === '' ? undefined : nh;
 }
 
+/** With RouteFeed listeners, changed prefixes are handed over at least this often during a burst of UPDATEs. */
+const EARLY_FLUSH = 16_384;
+
 export class Speaker implements RouteFeed {
   readonly config: SpeakerConfig;
   readonly rib: LocRib;
@@ -367,7 +370,10 @@ export class Speaker implements RouteFeed {
   #onUpdate(e: PeerEntry, u: UpdateMessage | Uint8Array): void {
     if (u instanceof Uint8Array) return; // only when no decoder is wired; ours always is
     this.rib.applyMessage(e.id, u);
-    this.#scheduleFlush();
+    // With a FIB listening, hand over every EARLY_FLUSH changed prefixes without waiting for the end of the
+    // socket's burst: the FIB worker then installs the first routes while the rest are still being read.
+    if (this.#routeListeners.size > 0 && this.rib.dirtyCount >= EARLY_FLUSH) this.#flush();
+    else this.#scheduleFlush();
   }
 
   #onDown(e: PeerEntry, r: DownReason): void {
@@ -409,11 +415,16 @@ export class Speaker implements RouteFeed {
     this.#flushQueued = true;
     setImmediate(() => {
       this.#flushQueued = false;
-      const dirty = this.rib.takeDirty();
-      if (dirty.v4.length === 0 && dirty.v6.length === 0) return;
-      for (const e of this.#peers.values()) if (e.out) this.#send(e, e.out.sync(dirty));
-      if (this.#routeListeners.size > 0) this.#publishRoutes(dirty);
+      this.#flush();
     });
+  }
+
+  /** Best-path changes since the last flush → each peer's Adj-RIB-Out and the RouteFeed listeners. */
+  #flush(): void {
+    const dirty = this.rib.takeDirty();
+    if (dirty.v4.length === 0 && dirty.v6.length === 0) return;
+    for (const e of this.#peers.values()) if (e.out) this.#send(e, e.out.sync(dirty));
+    if (this.#routeListeners.size > 0) this.#publishRoutes(dirty);
   }
 
   // -------------------------------------------------------------------------------------------------------
