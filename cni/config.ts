@@ -11,6 +11,8 @@ export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] 
 export const DEFAULT_MTU = 1500;
 export const DEFAULT_POLICY_TIMEOUT_MS = 10_000;
 export const DEFAULT_POLICY_STATUS_DIR = '/run/caracal/endpoint-status';
+/** Where `caracal node` serves the plugin (node/cni-service.ts); `"agentSocket": ""` turns it off. */
+export const DEFAULT_AGENT_SOCKET = '/run/caracal/cni.sock';
 
 export type Command = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
 const COMMANDS: readonly Command[] = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'];
@@ -55,6 +57,8 @@ export interface NetConf {
   mtu: number;
   datastore: DatastoreConf;
   ipam: IpamConf;
+  /** The node agent's CNI socket (agent-client.ts); "" when disabled. */
+  agentSocket: string;
   /** Set when ADD must wait for the node agent to report the endpoint's policy programmed. */
   policyWait?: PolicyWaitConf | undefined;
   prevResult?: Record<string, unknown> | undefined;
@@ -239,6 +243,7 @@ export function parseNetConf(stdin: string, env: Record<string, string | undefin
     mtu,
     datastore,
     ipam,
+    agentSocket: str(o, 'agentSocket', '') ?? DEFAULT_AGENT_SOCKET,
     policyWait,
     prevResult: obj(o, 'prevResult', ''),
     runtimeConfig: obj(o, 'runtimeConfig', '') ?? {},

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import type { Datastore } from '../datastore/types.js';
-import type { CniEnv, NetConf } from './config.js';
+import type { CniEnv, IpamConf, NetConf } from './config.js';
 import { CniCode, CniError } from './errors.js';
 import { ipsOf } from './result.js';
 
@@ -37,6 +37,9 @@ interface IpamModule {
     releaseByHandle(handleId: string): Promise<string[]>;
   };
 }
+
+/** An Ipam instance as the plugin (and the node agent's CNI service, which keeps one warm) uses it. */
+export type CaracalIpam = InstanceType<IpamModule['Ipam']>;
 
 async function loadIpam(ds: Datastore, node: string) {
   const specifier = '../ipam/index.js';
@@ -67,21 +70,29 @@ export async function assign(
     return out;
   }
   const ipam = await loadIpam(await ds(), conf.nodename);
+  return assignWith(ipam, conf.ipam, conf.nodename, handleIdOf(conf, env), attrs);
+}
+
+/** Caracal IPAM's part of `assign`, on a given Ipam (the node agent calls it with its long-lived one). */
+export async function assignWith(
+  ipam: CaracalIpam,
+  conf: Pick<IpamConf, 'assignIpv4' | 'assignIpv6' | 'ipv4Pools' | 'ipv6Pools'>,
+  node: string,
+  handleId: string,
+  attrs: Record<string, string>,
+): Promise<Assigned> {
   const r = await ipam.autoAssign({
-    handleId: handleIdOf(conf, env),
-    node: conf.nodename,
-    num4: conf.ipam.assignIpv4 ? 1 : 0,
-    num6: conf.ipam.assignIpv6 ? 1 : 0,
+    handleId,
+    node,
+    num4: conf.assignIpv4 ? 1 : 0,
+    num6: conf.assignIpv6 ? 1 : 0,
     attrs,
-    ...(conf.ipam.ipv4Pools.length ? { pools4: conf.ipam.ipv4Pools } : {}),
-    ...(conf.ipam.ipv6Pools.length ? { pools6: conf.ipam.ipv6Pools } : {}),
+    ...(conf.ipv4Pools.length ? { pools4: conf.ipv4Pools } : {}),
+    ...(conf.ipv6Pools.length ? { pools6: conf.ipv6Pools } : {}),
   });
   const out: Assigned = { ipv4: r.ipv4[0] && bare(r.ipv4[0].ip), ipv6: r.ipv6[0] && bare(r.ipv6[0].ip) };
-  if ((conf.ipam.assignIpv4 && !out.ipv4) || (conf.ipam.assignIpv6 && !out.ipv6))
-    throw new CniError(
-      CniCode.Ipam,
-      `Cannot assign an address for ${handleIdOf(conf, env)}: IPAM returned too few addresses`,
-    );
+  if ((conf.assignIpv4 && !out.ipv4) || (conf.assignIpv6 && !out.ipv6))
+    throw new CniError(CniCode.Ipam, `Cannot assign an address for ${handleId}: IPAM returned too few addresses`);
   return out;
 }
 

@@ -9,11 +9,20 @@
  * ADD and a second DEL all succeed. The datastore is opened only when a step needs it.
  */
 import type { Datastore } from '../datastore/types.js';
-import { type CniEnv, type NetConf, parseNetConf, podIdentity, readEnv, SUPPORTED_VERSIONS } from './config.js';
+import { type AgentClient, AgentUnavailable, connectAgent } from './agent-client.js';
+import {
+  type CniEnv,
+  type NetConf,
+  type PodIdentity,
+  parseNetConf,
+  podIdentity,
+  readEnv,
+  SUPPORTED_VERSIONS,
+} from './config.js';
 import { check, GATEWAY_V4, GATEWAY_V6, HOST_VETH_MAC, hostVethName, setUp, tearDown } from './dataplane.js';
-import { deleteEndpoint, endpointName, openDatastore, writeEndpoint } from './endpoint.js';
+import { deleteEndpoint, type EndpointFacts, endpointName, openDatastore, writeEndpoint } from './endpoint.js';
 import { CniCode, CniError, toCniError } from './errors.js';
-import { assign, execIpam, handleIdOf, release, releaseHandle } from './ipam.js';
+import { type Assigned, assign, execIpam, handleIdOf, release, releaseHandle } from './ipam.js';
 import { waitForPolicy } from './policy-wait.js';
 import { type CniIp, type CniRoute, interfacesOf, ipsOf, resultFor } from './result.js';
 
@@ -38,19 +47,67 @@ function lazyDatastore(conf: NetConf) {
 
 const hasDatastore = (conf: NetConf) => conf.datastore.type !== 'none';
 
+/**
+ * The IPAM and WorkloadEndpoint steps of ADD and DEL: through the node agent when it accepts a connection
+ * (agent-client.ts; nothing of the datastore is loaded then), else in-process. When the agent goes away
+ * mid-command, the idempotent steps (release, endpoint write and delete) run in-process instead; an assign
+ * does not (it may have been done: the undo's release by handle covers it).
+ */
+async function podSteps(env: CniEnv, conf: NetConf, ds: ReturnType<typeof lazyDatastore>) {
+  const caracalIpam = conf.ipam.type === 'caracal';
+  const agent: AgentClient | undefined =
+    caracalIpam || hasDatastore(conf) ? await connectAgent(conf.agentSocket) : undefined;
+  const orLocal = async <T>(viaAgent: (() => Promise<T>) | false | undefined, local: () => Promise<T>): Promise<T> => {
+    if (!viaAgent) return local();
+    try {
+      return await viaAgent();
+    } catch (e) {
+      if (e instanceof AgentUnavailable) return local();
+      throw e;
+    }
+  };
+  const handleId = handleIdOf(conf, env);
+  type Ref = { node: string; pod: PodIdentity; ifname: string; containerId: string };
+  const deleteLocal = async (r: Ref) =>
+    deleteEndpoint(await ds.get(), await endpointName(r), r.pod.namespace, r.containerId);
+  return {
+    assign: async (attrs: Record<string, string>): Promise<Assigned> => {
+      if (!(agent && caracalIpam)) return assign(conf, env, attrs, ds.get);
+      try {
+        return await agent.call('assign', { handleId, node: conf.nodename, ipam: conf.ipam, attrs });
+      } catch (e) {
+        if (e instanceof AgentUnavailable) throw new CniError(CniCode.TryAgainLater, e.message);
+        throw e;
+      }
+    },
+    release: () =>
+      orLocal(agent && caracalIpam && (() => agent.call('release', { handleId }).then(() => undefined)), () =>
+        release(conf, env, ds.get),
+      ),
+    writeEndpoint: (f: EndpointFacts): Promise<string> =>
+      orLocal(agent && (() => agent.call('writeEndpoint', f).then((r) => r.name)), async () =>
+        writeEndpoint(await ds.get(), f),
+      ),
+    deleteEndpoint: (r: Ref): Promise<void> =>
+      orLocal(agent && (() => agent.call('deleteEndpoint', r).then(() => undefined)), () => deleteLocal(r)),
+    close: () => agent?.close(),
+  };
+}
+
 async function add(env: CniEnv, conf: NetConf): Promise<Record<string, unknown>> {
   const pod = podIdentity(env, conf);
   const hostIfname = hostVethName(pod.namespace, pod.name, env.ifname);
   const ds = lazyDatastore(conf);
+  const steps = await podSteps(env, conf, ds);
   const undo: (() => Promise<unknown> | unknown)[] = [];
   try {
-    undo.push(() => release(conf, env, ds.get));
-    const ips = await assign(
-      conf,
-      env,
-      { namespace: pod.namespace, pod: pod.name, node: conf.nodename, containerID: env.containerId },
-      ds.get,
-    );
+    undo.push(() => steps.release());
+    const ips = await steps.assign({
+      namespace: pod.namespace,
+      pod: pod.name,
+      node: conf.nodename,
+      containerID: env.containerId,
+    });
     undo.push(() => tearDown(env.containerId, hostIfname));
     const plumbed = setUp({
       containerId: env.containerId,
@@ -81,9 +138,8 @@ async function add(env: CniEnv, conf: NetConf): Promise<Record<string, unknown>>
         podMac: plumbed.podMac,
         ipNetworks: cniIps.map((i) => i.address),
       };
-      const name = await endpointName(facts);
-      undo.push(async () => deleteEndpoint(await ds.get(), name, pod.namespace, env.containerId));
-      await writeEndpoint(await ds.get(), facts);
+      undo.push(() => steps.deleteEndpoint(facts));
+      const name = await steps.writeEndpoint(facts);
       if (conf.policyWait)
         await waitForPolicy(conf.policyWait, { namespace: pod.namespace, name, containerId: env.containerId });
     } else if (conf.policyWait) {
@@ -108,6 +164,7 @@ async function add(env: CniEnv, conf: NetConf): Promise<Record<string, unknown>>
     }
     throw e;
   } finally {
+    steps.close();
     await ds.close();
   }
 }
@@ -116,18 +173,18 @@ async function del(env: CniEnv, conf: NetConf): Promise<void> {
   const pod = podIdentity(env, conf);
   const hostIfname = hostVethName(pod.namespace, pod.name, env.ifname);
   const ds = lazyDatastore(conf);
+  const steps = await podSteps(env, conf, ds);
   try {
     tearDown(env.containerId, hostIfname);
     // The name ADD used may differ when the runtime passes other CNI_ARGS on DEL: also try the previous
     // result's host interface.
     const prevHost = interfacesOf(conf.prevResult).find((i) => !i.sandbox && i.name !== hostIfname)?.name;
     if (prevHost?.startsWith('cali')) tearDown(env.containerId, prevHost);
-    if (hasDatastore(conf)) {
-      const name = await endpointName({ node: conf.nodename, pod, ifname: env.ifname });
-      await deleteEndpoint(await ds.get(), name, pod.namespace, env.containerId);
-    }
-    await release(conf, env, ds.get);
+    if (hasDatastore(conf))
+      await steps.deleteEndpoint({ node: conf.nodename, pod, ifname: env.ifname, containerId: env.containerId });
+    await steps.release();
   } finally {
+    steps.close();
     await ds.close();
   }
 }
