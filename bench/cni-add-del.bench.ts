@@ -6,6 +6,9 @@
  * how much of caracal's time is Node's own start-up. A second pair runs caracal the cluster way (Caracal IPAM
  * and the WorkloadEndpoint in a real etcd) against the same reference.
  *
+ * Both caracal configurations set `agentSocket: ""`: this measures the plugin doing IPAM and the endpoint
+ * itself (the path without a node agent); the agent path (cni/agent-client.ts) is not measured here.
+ *
  * Besides the runner's tables (one side-by-side sample = ADD then DEL of one pod), each benchmark's teardown
  * prints p50 and p99 of ADD and DEL separately (and of `node -e 0`). Needs root, iproute2, etcd and Debian's containernetworking-plugins, and a build
  * (`npm run build`); skips otherwise.
@@ -89,6 +92,7 @@ const oursConf = () =>
     name: 'caracal',
     type: 'caracal',
     nodename: 'n1',
+    agentSocket: '', // the in-process path: never a node agent another test may be running
     mtu: 1450,
     datastore: { type: 'none' },
     ipam: hostLocal('10.201.0.0/16'),
@@ -99,6 +103,7 @@ const clusterConf = () =>
     name: 'caracal',
     type: 'caracal',
     nodename: 'n1',
+    agentSocket: '', // the in-process path: never a node agent another test may be running
     mtu: 1450,
     datastore: { type: 'etcdv3', etcdEndpoints: 'http://127.0.0.1:2379' },
     ipam: { type: 'caracal', assignIpv4: true, ipv4Pools: ['10.203.0.0/16'] },

@@ -80,6 +80,7 @@ function hostLocalConf(node: 1 | 2, extra: Record<string, unknown> = {}, v6 = tr
       {
         type: 'caracal',
         nodename: `n${node}`,
+        agentSocket: '', // the in-process path: never a node agent another test may be running
         mtu: 1400,
         datastore: { type: 'none' },
         ipam: {
@@ -279,6 +280,7 @@ describe('caracal CNI plugin', { skip }, () => {
         {
           type: 'caracal',
           nodename: 'n1',
+          agentSocket: '', // the in-process path: never a node agent another test may be running
           mtu: 1400,
           datastore: { type: 'etcdv3', etcdEndpoints: endpoints },
           ipam: ipam ?? { type: 'caracal', assignIpv4: true, assignIpv6: false, ipv4Pools: ['10.245.0.0/16'] },
@@ -409,6 +411,7 @@ describe('caracal CNI plugin', { skip }, () => {
           {
             type: 'caracal',
             nodename: 'n1',
+            agentSocket: '', // the in-process path: never a node agent another test may be running
             datastore: { type: 'kubernetes', kubeconfig },
             ipam: { type: 'host-local', ranges: [[{ subnet: '10.247.0.0/24' }]], dataDir: join(tmp, 'ipam-k8s') },
           },

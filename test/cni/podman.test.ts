@@ -62,6 +62,7 @@ describe('podman with the CNI backend gets its network from caracal', { skip }, 
           {
             type: 'caracal',
             nodename: 'n1',
+            agentSocket: '', // the in-process path: never a node agent another test may be running
             mtu: 1400,
             datastore: { type: 'none' },
             ipam: { type: 'host-local', ranges: [[{ subnet: '10.250.0.0/24' }]], dataDir: join(work, 'ipam') },
