@@ -7,6 +7,7 @@ import { CaracalError, describeError, isCaracalError } from '../common/errors.js
 const USAGE = `Usage: caracal <command> [args]
 
 Commands:
+  node [--nodename NAME] [--cni-socket PATH]                              the node agent (for now: the CNI service)
   lab up FILE | down NAME|--all | status [NAME] | exec LAB NODE -- CMD...   real topologies in network namespaces
   speaker --config FILE [--fib] [--graceful-restart]                      the BGP speaker alone (docs/speaker.md)
   version                                                                 print the version
@@ -34,6 +35,11 @@ export async function main(argv: string[]): Promise<void> {
         const lab = await import('../lab/cli.js');
         code = await lab.main(rest);
         break;
+      }
+      case 'node': {
+        const { runAgent } = await import('./agent.js');
+        code = await runAgent(rest);
+        return process.exit(code); // the datastore is closed; do not wait for stray handles
       }
       case 'speaker': {
         (await import('node:v8')).setFlagsFromString(SPEAKER_V8_FLAGS);

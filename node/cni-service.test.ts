@@ -1,0 +1,184 @@
+/**
+ * The agent's CNI service over a real unix socket, spoken to by the plugin's own client (cni/agent-client.ts),
+ * on the in-memory datastore (test/cni/agent.test.ts does the same end to end with real etcd and the plugin
+ * exec'd as a runtime does).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type AgentClient, AgentUnavailable, connectAgent } from '../cni/agent-client.js';
+import { CniError } from '../cni/errors.js';
+import { MemoryBackend } from '../datastore/memory/backend.js';
+import { createDatastore } from '../datastore/store.js';
+import type { Datastore } from '../datastore/types.js';
+import type { Ipam } from '../ipam/index.js';
+import { CniService } from './cni-service.js';
+
+const IPAM = { assignIpv4: true, assignIpv6: false, ipv4Pools: [], ipv6Pools: [] };
+const POD = { namespace: 'ns1', name: 'p1', fromOrchestrator: true };
+
+async function rawExchange(path: string, line: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let buf = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        s.destroy();
+        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+      }
+    });
+    s.on('error', reject);
+    s.write(line);
+  });
+}
+
+describe('CniService', () => {
+  let dir: string;
+  let ds: Datastore;
+  let svc: CniService;
+  let agent: AgentClient;
+  let sock: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'caracal-cni-service-'));
+    sock = join(dir, 'run', 'cni.sock');
+    ds = createDatastore(new MemoryBackend());
+    await ds.create('IPPool', {
+      apiVersion: 'crd.caracal.dev/v1',
+      kind: 'IPPool',
+      metadata: { name: 'pods' },
+      spec: { cidr: '10.77.0.0/16' },
+    });
+    svc = await CniService.start({ node: 'n1', ds, socketPath: sock });
+    agent = (await connectAgent(sock)) as AgentClient;
+    assert.ok(agent, 'the plugin connects');
+  });
+  after(async () => {
+    agent?.close();
+    await svc?.close();
+    await ds?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('start() makes the socket with mode 0600 (parent directory created)', () => {
+    assert.equal(statSync(sock).mode & 0o777, 0o600);
+    assert.ok(statSync(sock).isSocket());
+  });
+
+  it('assign, writeEndpoint, deleteEndpoint, release: the plugin steps, done by the agent', async () => {
+    const got = await agent.call('assign', { handleId: 'net.c1', node: 'n1', ipam: IPAM, attrs: { pod: 'p1' } });
+    assert.match(got.ipv4 ?? '', /^10\.77\.\d+\.\d+$/);
+    assert.equal(got.ipv6, undefined);
+    const facts = {
+      node: 'n1',
+      pod: POD,
+      ifname: 'eth0',
+      containerId: 'c1',
+      hostIfname: 'cali0123456789a',
+      podMac: '02:00:00:00:00:01',
+      ipNetworks: [`${got.ipv4}/32`],
+    };
+    const { name } = await agent.call('writeEndpoint', facts);
+    const ep = await ds.get('WorkloadEndpoint', name, 'ns1');
+    assert.equal(ep?.spec.containerID, 'c1');
+    assert.deepEqual(ep?.spec.ipNetworks, [`${got.ipv4}/32`]);
+    // Another container's DEL leaves it alone; this container's removes it; a second one is fine.
+    await agent.call('deleteEndpoint', { node: 'n1', pod: POD, ifname: 'eth0', containerId: 'other' });
+    assert.ok(await ds.get('WorkloadEndpoint', name, 'ns1'));
+    const del = await agent.call('deleteEndpoint', { node: 'n1', pod: POD, ifname: 'eth0', containerId: 'c1' });
+    assert.equal(del.name, name);
+    assert.equal(await ds.get('WorkloadEndpoint', name, 'ns1'), undefined);
+    await agent.call('deleteEndpoint', { node: 'n1', pod: POD, ifname: 'eth0', containerId: 'c1' });
+    assert.deepEqual((await agent.call('release', { handleId: 'net.c1' })).released, [got.ipv4]);
+    assert.deepEqual((await agent.call('release', { handleId: 'net.c1' })).released, []);
+  });
+
+  it('answers concurrent requests on one connection, each with its own address', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `net.k${i}`);
+    const got = await Promise.all(
+      ids.map((handleId) => agent.call('assign', { handleId, node: 'n1', ipam: IPAM, attrs: {} })),
+    );
+    assert.equal(new Set(got.map((g) => g.ipv4)).size, 20);
+    await Promise.all(ids.map((handleId) => agent.call('release', { handleId })));
+  });
+
+  it('errors come back with the CNI code the in-process path reports', async () => {
+    await assert.rejects(
+      agent.call('assign', { handleId: 'net.x', node: 'n2', ipam: IPAM, attrs: {} }),
+      (e: CniError) =>
+        e instanceof CniError && e.code === 7 && e.details === 'INVALID_CONFIG' && /"n2"/.test(e.message),
+    );
+    await assert.rejects(
+      agent.call('assign', { handleId: 'net.x', node: 'n1', ipam: { ...IPAM, ipv4Pools: ['nope'] }, attrs: {} }),
+      (e: CniError) => e instanceof CniError && e.code === 101 && e.details.startsWith('IPAM_'),
+    );
+  });
+
+  it('a malformed request gets AGENT_BAD_REQUEST, and the connection keeps working', async () => {
+    const notJson = await rawExchange(sock, 'hello\n');
+    assert.equal((notJson.error as { code: string }).code, 'AGENT_BAD_REQUEST');
+    const unknownOp = await rawExchange(sock, '{"id":3,"op":"frobnicate"}\n');
+    assert.equal(unknownOp.id, 3);
+    assert.match((unknownOp.error as { message: string }).message, /op must be one of/);
+    const missing = await rawExchange(sock, '{"id":4,"op":"release"}\n');
+    assert.match((missing.error as { message: string }).message, /release needs handleId/);
+    assert.deepEqual((await agent.call('release', { handleId: 'net.none' })).released, []);
+  });
+
+  it('a request that outlives the time limit fails with AGENT_TIMEOUT (CNI 11)', async () => {
+    const path = join(dir, 'slow.sock');
+    const never = { autoAssign: () => new Promise(() => {}), releaseByHandle: async () => [] };
+    const slow = await CniService.start({
+      node: 'n1',
+      ds,
+      socketPath: path,
+      requestTimeoutMs: 50,
+      ipam: never as unknown as Ipam,
+    });
+    const c = (await connectAgent(path)) as AgentClient;
+    try {
+      await assert.rejects(
+        c.call('assign', { handleId: 'net.s', node: 'n1', ipam: IPAM, attrs: {} }),
+        (e: CniError) => e instanceof CniError && e.code === 11 && e.details === 'AGENT_TIMEOUT',
+      );
+    } finally {
+      c.close();
+      await slow.close();
+    }
+  });
+
+  it('the client: nothing listening → undefined; a dropped connection → AgentUnavailable', async () => {
+    assert.equal(await connectAgent(join(dir, 'absent.sock')), undefined);
+    assert.equal(await connectAgent(''), undefined);
+    const stale = join(dir, 'stale.sock');
+    writeFileSync(stale, '');
+    assert.equal(await connectAgent(stale), undefined);
+    // A server that reads and hangs up.
+    const path = join(dir, 'drop.sock');
+    const srv = createServer((s) => s.once('data', () => s.destroy()));
+    await new Promise<void>((r) => srv.listen(path, r));
+    const c = (await connectAgent(path)) as AgentClient;
+    await assert.rejects(c.call('release', { handleId: 'h' }), AgentUnavailable);
+    await assert.rejects(c.call('release', { handleId: 'h' }), AgentUnavailable);
+    c.close();
+    await new Promise((r) => srv.close(r));
+  });
+
+  it('start() replaces a dead socket file and refuses a live one; close() removes the file', async () => {
+    const path = join(dir, 'again.sock');
+    const first = await CniService.start({ node: 'n1', ds, socketPath: path });
+    await assert.rejects(CniService.start({ node: 'n1', ds, socketPath: path }), /another process is listening/);
+    await first.close();
+    assert.throws(() => statSync(path), /ENOENT/);
+    writeFileSync(path, ''); // what a crashed agent leaves (a file nobody answers on)
+    const second = await CniService.start({ node: 'n1', ds, socketPath: path });
+    assert.ok(statSync(path).isSocket());
+    await second.close();
+  });
+});
