@@ -46,4 +46,10 @@ describe('cni start-up import graph', () => {
     );
     assert.deepEqual(bad, []);
   });
+
+  it('the agent path (cni/agent-client.ts) is in that graph and loads node:net and the CNI errors only', () => {
+    assert.deepEqual(staticImports(join(ROOT, 'cni/agent-client.ts')).sort(), ['./errors.js', 'node:net']);
+    const plugin = readFileSync(join(ROOT, 'cni/plugin.ts'), 'utf8');
+    assert.match(plugin, /^import \{[^}]*connectAgent[^}]*\} from '\.\/agent-client\.js';$/m);
+  });
 });
