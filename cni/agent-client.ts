@@ -168,7 +168,9 @@ class Connection implements AgentClient {
       clearTimeout(p.timer);
       if (msg.error) {
         const e = msg.error;
-        p.reject(new CniError(typeof e.cniCode === 'number' ? e.cniCode : CniCode.IoFailure, e.message, e.code));
+        const cniCode = typeof e.cniCode === 'number' ? e.cniCode : CniCode.IoFailure;
+        // details: our error code, as toCniError gives it in-process (a plain CNI code adds nothing).
+        p.reject(new CniError(cniCode, e.message, String(e.code).startsWith('CNI_') ? '' : e.code));
       } else p.resolve(msg.result);
     }
   }
