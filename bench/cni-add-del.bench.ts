@@ -6,14 +6,16 @@
  * how much of caracal's time is Node's own start-up. A second pair runs caracal the cluster way (Caracal IPAM
  * and the WorkloadEndpoint in a real etcd) against the same reference.
  *
- * Both caracal configurations set `agentSocket: ""`: this measures the plugin doing IPAM and the endpoint
- * itself (the path without a node agent); the agent path (cni/agent-client.ts) is not measured here.
+ * The first two caracal configurations set `agentSocket: ""`: the plugin doing IPAM and the endpoint itself
+ * (the path without a node agent). The last pair runs the same cluster configuration with `caracal node`
+ * (bin/caracal node, started in setup) serving the agent socket: the plugin hands those steps to it
+ * (cni/agent-client.ts, node/cni-service.ts).
  *
  * Besides the runner's tables (one side-by-side sample = ADD then DEL of one pod), each benchmark's teardown
  * prints p50 and p99 of ADD and DEL separately (and of `node -e 0`). Needs root, iproute2, etcd and Debian's containernetworking-plugins, and a build
  * (`npm run build`); skips otherwise.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -110,6 +112,37 @@ const clusterConf = () =>
   });
 const refConf = () =>
   JSON.stringify({ cniVersion: '1.0.0', name: 'ref', type: 'ptp', mtu: 1450, ipam: hostLocal('10.202.0.0/16') });
+
+const agentConf = () => JSON.stringify({ ...JSON.parse(clusterConf()), agentSocket: join(tmp, 'cni.sock') });
+
+let agent: ChildProcess | undefined;
+/** The lab plus `caracal node` on the same etcd (from our namespace; the plugin reaches its socket by path). */
+async function setupWithAgent(): Promise<void> {
+  await setup();
+  const child = spawn(CARACAL, ['node', '--nodename', 'n1', '--cni-socket', join(tmp, 'cni.sock')], {
+    env: { ...process.env, CARACAL_DATASTORE: 'etcdv3', CARACAL_ETCD_ENDPOINTS: etcd?.endpoints.join(',') ?? '' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  agent = child;
+  let log = '';
+  child.stderr?.on('data', (b: Buffer) => {
+    log += b.toString();
+  });
+  for (let i = 0; i < 400 && !log.includes('"event":"agentUp"'); i++) {
+    if (child.exitCode !== null) throw new Error(`caracal node exited: ${log}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  if (!log.includes('"event":"agentUp"')) throw new Error(`caracal node did not come up: ${log}`);
+}
+async function teardownWithAgent(): Promise<void> {
+  if (agent && agent.exitCode === null) {
+    const exited = new Promise((r) => agent?.once('exit', r));
+    agent.kill('SIGTERM');
+    await exited;
+  }
+  agent = undefined;
+  await teardown();
+}
 
 /** ADD then DEL of one pod, each timed on its own. */
 async function cycle(label: string, file: string, netns: string, conf: string): Promise<number> {
@@ -218,6 +251,17 @@ const benches: Benchmark[] = [
     ours: () => cycle('caracal (etcd, Caracal IPAM)', CARACAL, POD_OURS, clusterConf()),
     reference: () => cycle('ptp + host-local', PTP, POD_REF, refConf()),
     teardown,
+  }),
+  sideBySide('CNI ADD+DEL, caracal with etcd + Caracal IPAM via the node agent', {
+    labels: { ours: 'caracal+agent', reference: 'ptp' },
+    skip,
+    runs: RUNS,
+    warmup: 2,
+    iterations: 1,
+    setup: setupWithAgent,
+    ours: () => cycle('caracal (etcd, via agent)', CARACAL, POD_OURS, agentConf()),
+    reference: () => cycle('ptp + host-local', PTP, POD_REF, refConf()),
+    teardown: teardownWithAgent,
   }),
 ];
 export default benches;
