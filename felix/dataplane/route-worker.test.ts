@@ -125,6 +125,7 @@ describe('the FIB worker in a network namespace', { skip: root ? false : 'needs 
 
     // Resyncs (every 150 ms here) read the kernel's routes back, which carry the interface the kernel resolved
     // each gateway to: they must find nothing to do (no batch applied), not rewrite every route.
+    await new Promise((r) => setTimeout(r, 300)); // the last batch's log line may still be on its way
     const applied = count('fibApplied');
     const resyncs = count('fibResync');
     await new Promise((r) => setTimeout(r, 800));

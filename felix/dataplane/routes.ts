@@ -185,6 +185,9 @@ function canonicalV4PrefixLen(prefix: string, slash: number): number {
   return len;
 }
 
+/** Plain IPv4 ops planned and sent per applyBatch call (see RouteTable.apply). */
+const PLAIN_CHUNK = 8192;
+
 /** Dotted quad of a u32. */
 function formatV4(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
@@ -470,66 +473,74 @@ export class RouteTable {
       });
       keys = keptKeys;
     }
-    const general = ops.length;
-    // Plain IPv4: want and have are gateways (or absent).
-    const keys4: number[] = [];
-    const gws4: number[] = [];
-    const leftover4 = this.#leftover4;
-    for (const k of this.#dirty4) {
-      const want = this.#desired4.get(k);
-      const have = this.#actual4.get(k);
-      if (want !== undefined && want !== have) {
-        ops.push({ kind: 'replace', route: this.#routeOf(k, want) });
-        keys4.push(k);
-        gws4.push(want);
-      } else if (want === undefined && have !== undefined) {
-        if (leftover4?.has(k)) {
-          held++;
-          continue; // stays dirty (re-added below): swept by the first apply() after the window
-        }
-        ops.push({ kind: 'delete', route: this.#routeOf(k, have) });
-        keys4.push(k);
-        gws4.push(have);
-      }
-    }
-    if (leftover4) {
-      const kept = [...this.#dirty4].filter((k) => !this.#desired4.has(k) && leftover4.has(k) && this.#actual4.has(k));
-      this.#dirty4.clear();
-      for (const k of kept) this.#dirty4.add(k);
-    } else this.#dirty4.clear();
-    if (ops.length === 0) return { resynced, ops: 0, held, failed: [] };
-    let results: Awaited<ReturnType<RoutePort['applyBatch']>>;
-    try {
-      results = await this.#port.applyBatch(ops);
-    } catch (err) {
-      for (const k of keys) this.#dirty.add(k);
-      for (const k of keys4) this.#dirty4.add(k);
-      this.#resyncNeeded = true;
-      throw err;
-    }
     const failed: { key: RouteKey; kind: RouteOp['kind']; message: string }[] = [];
-    for (let i = 0; i < results.length; i++) {
-      const { op, error } = results[i]!;
-      if (i >= general) {
-        const k = keys4[i - general]!;
+    // Plain IPv4 after the general routes: want and have are gateways (or absent). Planned and sent PLAIN_CHUNK
+    // at a time (the general ops ride with the first chunk), so a full table never has a million op objects
+    // alive at once, and a small change is still one applyBatch.
+    const pending4 = [...this.#dirty4];
+    this.#dirty4.clear();
+    const leftover4 = this.#leftover4;
+    let total = 0;
+    let next = 0;
+    let general: RouteOp[] = ops;
+    while (general.length > 0 || next < pending4.length) {
+      const chunk: RouteOp[] = general;
+      const generalCount = general.length;
+      general = [];
+      const ks: number[] = [];
+      const gws: number[] = [];
+      for (; next < pending4.length && chunk.length < PLAIN_CHUNK; next++) {
+        const k = pending4[next]!;
+        const want = this.#desired4.get(k);
+        const have = this.#actual4.get(k);
+        if (want !== undefined && want !== have) {
+          chunk.push({ kind: 'replace', route: this.#routeOf(k, want) });
+          ks.push(k);
+          gws.push(want);
+        } else if (want === undefined && have !== undefined) {
+          if (leftover4?.has(k)) {
+            held++;
+            this.#dirty4.add(k); // swept by the first apply() after the window
+            continue;
+          }
+          chunk.push({ kind: 'delete', route: this.#routeOf(k, have) });
+          ks.push(k);
+          gws.push(have);
+        }
+      }
+      if (chunk.length === 0) continue;
+      let results: Awaited<ReturnType<RoutePort['applyBatch']>>;
+      try {
+        results = await this.#port.applyBatch(chunk);
+      } catch (err) {
+        for (let i = 0; i < generalCount; i++) this.#dirty.add(keys[i]!);
+        for (const k of ks) this.#dirty4.add(k);
+        for (let j = next; j < pending4.length; j++) this.#dirty4.add(pending4[j]!);
+        this.#resyncNeeded = true;
+        throw err;
+      }
+      total += chunk.length;
+      for (let i = 0; i < results.length; i++) {
+        const { op, error } = results[i]!;
+        if (i < generalCount) {
+          const key = keys[i]!;
+          if (error) {
+            this.#dirty.add(key);
+            this.#resyncNeeded = true; // the kernel's state for this key is unknown now: read it back
+            failed.push({ key, kind: op.kind, message: error.message });
+          } else if (op.kind === 'delete') this.#actual.delete(key);
+          else this.#actual.set(key, op.route);
+          continue;
+        }
+        const k = ks[i - generalCount]!;
         if (error) {
           this.#dirty4.add(k);
-          this.#resyncNeeded = true; // the kernel's state for this key is unknown now: read it back
+          this.#resyncNeeded = true;
           failed.push({ key: this.#keyOf(k), kind: op.kind, message: error.message });
         } else if (op.kind === 'delete') this.#actual4.delete(k);
-        else this.#actual4.set(k, gws4[i - general]!);
-        continue;
+        else this.#actual4.set(k, gws[i - generalCount]!);
       }
-      const key = keys[i]!;
-      if (error) {
-        this.#dirty.add(key);
-        this.#resyncNeeded = true; // the kernel's state for this key is unknown now: read it back
-        failed.push({ key, kind: op.kind, message: error.message });
-        continue;
-      }
-      if (op.kind === 'delete') this.#actual.delete(key);
-      else this.#actual.set(key, op.route);
     }
-    return { resynced, ops: ops.length, held, failed };
+    return { resynced, ops: total, held, failed };
   }
 }
