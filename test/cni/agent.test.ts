@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -44,6 +44,37 @@ function addNs(name: string): string {
   ip('-n', name, 'link', 'set', 'lo', 'up');
   return `/run/netns/${name}`;
 }
+
+/**
+ * A CNI_PATH directory whose `caracal` is the plugin from the sources with a module-resolution hook that
+ * appends every module URL it loads to `logFile` (Node's module.register; the hook runs off-thread).
+ */
+function writeRecordingShim(dir: string, logFile: string): string {
+  mkdirSync(dir, { recursive: true });
+  const hooks = join(dir, 'hooks.mjs');
+  writeFileSync(
+    hooks,
+    `import { appendFileSync } from 'node:fs';
+export async function resolve(spec, ctx, next) {
+  const r = await next(spec, ctx);
+  appendFileSync(${JSON.stringify(logFile)}, r.url + '\\n');
+  return r;
+}\n`,
+  );
+  const register = join(dir, 'register.mjs');
+  writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`);
+  const loader = join(ROOT, 'node_modules/tsx/dist/loader.mjs');
+  const main = join(ROOT, 'cni/main.ts');
+  writeFileSync(
+    join(dir, 'caracal'),
+    `#!/bin/sh\nexec "${process.execPath}" --import "file://${loader}" --import "file://${register}" -e "import('${main}').then((m) => m.main())"\n`,
+    { mode: 0o755 },
+  );
+  return dir;
+}
+/** The datastore stack: its packages, datastore/, ipam/ and the zod models (model/ip.ts is plain code). */
+const HEAVY =
+  /\/node_modules\/(zod|etcd3|@grpc|protobufjs|@kubernetes|yaml|pino)\/|\/(datastore|ipam)\/|\/model\/(?!ip\.ts)/;
 
 /** `caracal node` from the sources, its stderr (the JSON log) collected. */
 class Agent {
@@ -212,6 +243,37 @@ describe('caracal CNI plugin through the node agent', { skip }, () => {
     assert.equal(await agent.exited, 0, agent.log);
     assert.match(agent.log, /"event":"stopped"/);
     assert.ok(!existsSync(socket), 'socket file removed');
+  });
+
+  it('the agent path loads none of the datastore stack at run time (the fallback does: control)', async () => {
+    agent = new Agent(socket, etcd?.endpoints.join(',') ?? '');
+    await agent.ready();
+    const logFile = join(tmp, 'loaded.txt');
+    const rec = new CniRuntime({
+      binDirs: [writeRecordingShim(join(tmp, 'bin-rec'), logFile)],
+      cacheDir: join(tmp, 'cache-rec'),
+      callerNetns: NODE,
+    });
+    const loaded = () =>
+      readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((u) => HEAVY.test(u));
+    const e = pod('e');
+    await rec.add(conf(), e);
+    await rec.del(conf(), e);
+    assert.ok(readFileSync(logFile, 'utf8').includes('cni/agent-client.ts'), 'the hook saw the plugin load');
+    assert.deepEqual(loaded(), [], 'nothing heavy on the agent path');
+    assert.equal(await held(e), 0);
+    const f = pod('f');
+    const off = conf({ agentSocket: '' });
+    await rec.add(off, f);
+    await rec.del(off, f);
+    assert.ok(
+      loaded().some((u) => u.includes('/datastore/')),
+      'the in-process path loads the datastore',
+    );
+    agent.child.kill('SIGTERM');
+    assert.equal(await agent.exited, 0);
   });
 
   it('caracalctl ipam check finds no leak, duplicate or inconsistency afterwards', () => {
