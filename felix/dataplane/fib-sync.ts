@@ -54,7 +54,13 @@ export function syncFib(feed: RouteFeed, table: RouteTable, log: FibLog, resyncI
           const r = await table.apply();
           if (debug && r.ops > 0)
             log.debug(
-              { event: 'fibApplied', ops: r.ops, failed: r.failed.length, ms: Math.round(performance.now() - started) },
+              {
+                event: 'fibApplied',
+                ops: r.ops,
+                failed: r.failed.length,
+                ms: Math.round(performance.now() - started),
+                heapMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+              },
               'FIB batch applied',
             );
           if (r.resynced && firstResync) {
