@@ -8,9 +8,14 @@ echo "== typecheck"; npx --no-install tsc -p tsconfig.json --noEmit
 echo "== lint"; npx --no-install biome check --diagnostic-level=error .
 echo "== tests"
 # What a lab must never leave behind (ARCHITECTURE.md): namespaces, the daemons it starts, nft tables.
-DAEMONS='bird|bgpd|gobgpd|etcd'
+# One pgrep per name: pgrep refuses (matches nothing, with a warning) a pattern longer than 15 characters.
+DAEMONS='bird bgpd zebra gobgpd etcd caracal-cni'
 netns() { ip netns list 2>/dev/null | awk '{print $1}' | sort; }
-daemons() { if command -v pgrep >/dev/null; then pgrep -x "$DAEMONS" | sort || true; fi; }
+daemons() {
+  if command -v pgrep >/dev/null; then
+    for d in $DAEMONS; do pgrep -x "$d" || true; done | sort
+  fi
+}
 tables() { nft list tables 2>/dev/null | sort || true; }
 before_netns=$(netns); before_daemons=$(daemons); before_tables=$(tables)
 status=0
