@@ -9,7 +9,7 @@ echo "== lint"; npx --no-install biome check --diagnostic-level=error .
 echo "== tests"
 # What a lab must never leave behind (ARCHITECTURE.md): namespaces, the daemons it starts, nft tables.
 # One pgrep per name: pgrep refuses (matches nothing, with a warning) a pattern longer than 15 characters.
-DAEMONS='bird bgpd zebra gobgpd etcd caracal-cni'
+DAEMONS='bird bgpd zebra gobgpd etcd'
 netns() { ip netns list 2>/dev/null | awk '{print $1}' | sort; }
 daemons() {
   if command -v pgrep >/dev/null; then
