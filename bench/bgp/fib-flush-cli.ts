@@ -14,7 +14,9 @@ if (!Number.isInteger(protocol) || protocol < 1 || protocol > 255) {
 const port = NetlinkRoutePort.open();
 try {
   const owned = await port.listOwnedRoutes(protocol);
-  const ops: RouteOp[] = [...owned.values()].map((route) => ({ kind: 'delete', route }));
+  // Delete by prefix, table, protocol and metric only: a route that uses a nexthop object (zebra installs
+  // with RTA_NH_ID) does not match a delete that names its gateway or interface (ESRCH).
+  const ops: RouteOp[] = [...owned.values()].map(({ gateway: _g, oif: _o, ...route }) => ({ kind: 'delete', route }));
   const failed = (await port.applyBatch(ops)).filter((r) => r.error);
   const left = (await port.listOwnedRoutes(protocol)).size;
   if (left > 0) {
