@@ -10,6 +10,12 @@ export interface Libc {
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   getsockopt(fd: number, level: number, name: number, value: Buffer, len: Buffer): number;
   send(fd: number, buf: Buffer, len: number, flags: number): number;
+  /**
+   * send(2) on a libuv thread-pool thread (koffi's async call): the calling thread's event loop runs on while
+   * the kernel works (a netlink request is handled inside the sendmsg that carries it). Resolves with send's
+   * return value; errno is not available (it belongs to the pool thread).
+   */
+  sendAsync(fd: number, buf: Buffer, len: number, flags: number): Promise<number>;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   close(fd: number): number;
   strerror(errnum: number): string;
@@ -20,12 +26,20 @@ let bound: Libc | undefined;
 export function libc(): Libc {
   if (!bound) {
     const h = koffi.load('libc.so.6');
+    const send = h.func('intptr_t send(int, void *, size_t, int)');
     bound = {
+      sendAsync: (fd: number, buf: Buffer, len: number, flags: number) =>
+        new Promise<number>((resolve, reject) => {
+          send.async(fd, buf, len, flags, (err: unknown, n: number | bigint) => {
+            if (err) reject(err instanceof Error ? err : new Error(String(err)));
+            else resolve(Number(n));
+          });
+        }),
       socket: h.func('int socket(int, int, int)'),
       bind: h.func('int bind(int, void *, uint32_t)'),
       setsockopt: h.func('int setsockopt(int, int, int, void *, uint32_t)'),
       getsockopt: h.func('int getsockopt(int, int, int, void *, void *)'),
-      send: h.func('intptr_t send(int, void *, size_t, int)'),
+      send,
       recv: h.func('intptr_t recv(int, _Out_ void *, size_t, int)'),
       close: h.func('int close(int)'),
       strerror: h.func('const char *strerror(int)'),

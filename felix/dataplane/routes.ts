@@ -480,46 +480,61 @@ export class RouteTable {
     const pending4 = [...this.#dirty4];
     this.#dirty4.clear();
     const leftover4 = this.#leftover4;
-    let total = 0;
     let next = 0;
     let general: RouteOp[] = ops;
-    while (general.length > 0 || next < pending4.length) {
-      const chunk: RouteOp[] = general;
-      const generalCount = general.length;
-      general = [];
-      const ks: number[] = [];
-      const gws: number[] = [];
-      for (; next < pending4.length && chunk.length < PLAIN_CHUNK; next++) {
-        const k = pending4[next]!;
-        const want = this.#desired4.get(k);
-        const have = this.#actual4.get(k);
-        if (want !== undefined && want !== have) {
-          chunk.push({ kind: 'replace', route: this.#routeOf(k, want) });
-          ks.push(k);
-          gws.push(want);
-        } else if (want === undefined && have !== undefined) {
-          if (leftover4?.has(k)) {
-            held++;
-            this.#dirty4.add(k); // swept by the first apply() after the window
-            continue;
+    /** The next chunk: the general ops (first chunk only), then up to PLAIN_CHUNK plain ones. */
+    const planNext = (): { chunk: RouteOp[]; ks: number[]; gws: number[]; generalCount: number } | undefined => {
+      while (general.length > 0 || next < pending4.length) {
+        const chunk: RouteOp[] = general;
+        const generalCount = general.length;
+        general = [];
+        const ks: number[] = [];
+        const gws: number[] = [];
+        for (; next < pending4.length && chunk.length < PLAIN_CHUNK; next++) {
+          const k = pending4[next]!;
+          const want = this.#desired4.get(k);
+          const have = this.#actual4.get(k);
+          if (want !== undefined && want !== have) {
+            chunk.push({ kind: 'replace', route: this.#routeOf(k, want) });
+            ks.push(k);
+            gws.push(want);
+          } else if (want === undefined && have !== undefined) {
+            if (leftover4?.has(k)) {
+              held++;
+              this.#dirty4.add(k); // swept by the first apply() after the window
+              continue;
+            }
+            chunk.push({ kind: 'delete', route: this.#routeOf(k, have) });
+            ks.push(k);
+            gws.push(have);
           }
-          chunk.push({ kind: 'delete', route: this.#routeOf(k, have) });
-          ks.push(k);
-          gws.push(have);
         }
+        if (chunk.length > 0) return { chunk, ks, gws, generalCount };
       }
-      if (chunk.length === 0) continue;
+      return undefined;
+    };
+    let total = 0;
+    let cur = planNext();
+    while (cur) {
+      // The port may hand the batch to the kernel off this thread (NetlinkRoutePort does): plan the next chunk
+      // meanwhile, then take the results in order. One batch in flight at a time.
+      const sending = this.#port.applyBatch(cur.chunk);
+      const upcoming = planNext();
       let results: Awaited<ReturnType<RoutePort['applyBatch']>>;
       try {
-        results = await this.#port.applyBatch(chunk);
+        results = await sending;
       } catch (err) {
-        for (let i = 0; i < generalCount; i++) this.#dirty.add(keys[i]!);
-        for (const k of ks) this.#dirty4.add(k);
+        for (const c of [cur, upcoming]) {
+          if (!c) continue;
+          for (let i = 0; i < c.generalCount; i++) this.#dirty.add(keys[i]!);
+          for (const k of c.ks) this.#dirty4.add(k);
+        }
         for (let j = next; j < pending4.length; j++) this.#dirty4.add(pending4[j]!);
         this.#resyncNeeded = true;
         throw err;
       }
-      total += chunk.length;
+      total += cur.chunk.length;
+      const { ks, gws, generalCount } = cur;
       for (let i = 0; i < results.length; i++) {
         const { op, error } = results[i]!;
         if (i < generalCount) {
@@ -540,6 +555,7 @@ export class RouteTable {
         } else if (op.kind === 'delete') this.#actual4.delete(k);
         else this.#actual4.set(k, gws[i - generalCount]!);
       }
+      cur = upcoming;
     }
     return { resynced, ops: total, held, failed };
   }

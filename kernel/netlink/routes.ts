@@ -56,11 +56,19 @@ export class NetlinkRoutePort implements RoutePort {
 
   async applyBatch<Op extends RouteOp>(ops: readonly Op[]): Promise<RouteOpResult<Op>[]> {
     const results: RouteOpResult<Op>[] = [];
-    for (let i = 0; i < ops.length; i += BATCH_SIZE) {
-      const chunk = ops.slice(i, i + BATCH_SIZE);
-      // One ACK per batch (the last op's); refused ops still get their error ACK.
-      const batch = encodeRouteBatch(chunk, this.#nl.nextSeq(chunk.length), { ackLastOnly: true });
-      const acks = this.#nl.requestLastAckSync(batch, chunk.length);
+    // One ACK per batch (the last op's); refused ops still get their error ACK. Pipelined: the next batch is
+    // encoded while the kernel handles the current one (the send runs off this thread), so the kernel is
+    // rarely idle between batches.
+    const encode = (from: number) => {
+      const chunk = ops.slice(from, from + BATCH_SIZE);
+      return { chunk, batch: encodeRouteBatch(chunk, this.#nl.nextSeq(chunk.length), { ackLastOnly: true }) };
+    };
+    let cur = ops.length > 0 ? encode(0) : undefined;
+    for (let i = 0; cur; i += BATCH_SIZE) {
+      const sending = this.#nl.requestLastAck(cur.batch, cur.chunk.length);
+      const upcoming = i + BATCH_SIZE < ops.length ? encode(i + BATCH_SIZE) : undefined;
+      const acks = await sending;
+      const chunk = cur.chunk;
       for (let j = 0; j < chunk.length; j++) {
         const op = chunk[j] as Op;
         const ack = acks[j];
@@ -76,6 +84,7 @@ export class NetlinkRoutePort implements RoutePort {
         );
         results.push({ op, error });
       }
+      cur = upcoming;
     }
     return results;
   }

@@ -135,8 +135,39 @@ export class NetlinkSocket {
    */
   requestLastAckSync(batch: Buffer, count: number): AckResult[] {
     if (count === 0) return [];
-    const firstSeq = batch.readUInt32LE(8);
     this.#sendAll(batch);
+    return this.#collectLastAck(batch.readUInt32LE(8), count);
+  }
+
+  /**
+   * `requestLastAckSync` with the send on a thread-pool thread (libc.ts `sendAsync`): the kernel installs the
+   * batch while this thread's event loop runs on (the FIB worker plans its next batch meanwhile). One request
+   * at a time per socket: the caller awaits each before the next (ACKs of overlapping batches would mix).
+   */
+  async requestLastAck(batch: Buffer, count: number): Promise<AckResult[]> {
+    if (count === 0) return [];
+    if (this.#fd < 0) throw new CaracalError(ErrorCodes.Internal, 'Cannot send to netlink: the socket is closed');
+    if (this.#busy) throw new CaracalError(ErrorCodes.Internal, 'Cannot send to netlink: a request is in flight');
+    this.#busy = true;
+    try {
+      const n = await libc().sendAsync(this.#fd, batch, batch.length, 0);
+      if (n !== batch.length)
+        throw new CaracalError(
+          ErrorCodes.Internal,
+          n < 0
+            ? `Cannot send ${batch.length} bytes to netlink: send failed`
+            : `Cannot send to netlink: short send ${n} of ${batch.length} bytes`,
+        );
+      // The kernel handled every message inside that send: the ACKs are queued already.
+      return this.#collectLastAck(batch.readUInt32LE(8), count);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #busy = false;
+
+  #collectLastAck(firstSeq: number, count: number): AckResult[] {
     const results: AckResult[] = new Array(count);
     let done = false;
     while (!done) {
