@@ -27,3 +27,25 @@ export interface RouteFeed {
   /** Every prefix with a learned best route now (none withdrawn). */
   snapshot(): BestRouteChange[];
 }
+
+/**
+ * A batch of changes with the IPv4 prefixes as numbers, for a consumer that would otherwise spend more time
+ * formatting and parsing prefix text than installing routes (a full table into the kernel FIB).
+ * `v4Keys[i]` = address × 64 + prefix length (host bits clear; exact in a double), `v4NextHops[i]` = the best
+ * path's IPv4 next hop as a u32, 0 = withdrawn. Everything else (IPv6 prefixes, an IPv4 prefix whose next hop
+ * is not IPv4) comes as `other`, in the text form of `BestRouteChange`.
+ */
+export interface PackedBestRoutes {
+  readonly v4Keys: Float64Array;
+  readonly v4NextHops: Uint32Array;
+  readonly other: readonly BestRouteChange[];
+}
+
+/** A RouteFeed that can also deliver packed batches (the speaker does); a listener takes one form or the other. */
+export interface PackedRouteFeed extends RouteFeed {
+  onPackedChanges(listener: (batch: PackedBestRoutes) => void): () => void;
+}
+
+export function isPackedRouteFeed(feed: RouteFeed): feed is PackedRouteFeed {
+  return typeof (feed as Partial<PackedRouteFeed>).onPackedChanges === 'function';
+}

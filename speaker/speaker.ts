@@ -26,7 +26,7 @@ import { describeError } from '../common/errors.js';
 import { type Logger, logger as rootLogger } from '../common/logger.js';
 import type { BgpPeerStatus, BgpRouteStatus, BgpRoutesResponse } from '../model/bgp-status.js';
 import { parseIp } from '../model/ip.js';
-import type { BestRouteChange, RouteFeed } from '../model/route-feed.js';
+import type { BestRouteChange, PackedBestRoutes, PackedRouteFeed } from '../model/route-feed.js';
 import type { SpeakerConfig, SpeakerPeerConfig } from '../model/speaker-config.js';
 import { BUILTIN_POLICIES, compilePolicy, effectivePolicy, type Policy } from './policy/policy.js';
 import type { Path } from './rib/adj-rib-in.js';
@@ -124,7 +124,7 @@ function fibNextHop(best: Path | undefined): string | undefined {
 /** With RouteFeed listeners, changed prefixes are handed over at least this often during a burst of UPDATEs. */
 const EARLY_FLUSH = 16_384;
 
-export class Speaker implements RouteFeed {
+export class Speaker implements PackedRouteFeed {
   readonly config: SpeakerConfig;
   readonly rib: LocRib;
   readonly #deps: SpeakerDeps;
@@ -135,6 +135,9 @@ export class Speaker implements RouteFeed {
   #listener: Listener | undefined;
   #flushQueued = false;
   readonly #routeListeners = new Set<(changes: readonly BestRouteChange[]) => void>();
+  readonly #packedListeners = new Set<(batch: PackedBestRoutes) => void>();
+  /** IPv4 next-hop text → u32 (or -1: not IPv4), for packed batches; a table has few next hops. */
+  readonly #nextHopU32 = new Map<string, number>();
   #originated: PrefixKey[] = [];
   #started = false;
 
@@ -372,7 +375,7 @@ export class Speaker implements RouteFeed {
     this.rib.applyMessage(e.id, u);
     // With a FIB listening, hand over every EARLY_FLUSH changed prefixes without waiting for the end of the
     // socket's burst: the FIB worker then installs the first routes while the rest are still being read.
-    if (this.#routeListeners.size > 0 && this.rib.dirtyCount >= EARLY_FLUSH) this.#flush();
+    if (this.#hasFeedListeners() && this.rib.dirtyCount >= EARLY_FLUSH) this.#flush();
     else this.#scheduleFlush();
   }
 
@@ -425,6 +428,7 @@ export class Speaker implements RouteFeed {
     if (dirty.v4.length === 0 && dirty.v6.length === 0) return;
     for (const e of this.#peers.values()) if (e.out) this.#send(e, e.out.sync(dirty));
     if (this.#routeListeners.size > 0) this.#publishRoutes(dirty);
+    if (this.#packedListeners.size > 0) this.#publishPacked(dirty);
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -433,6 +437,69 @@ export class Speaker implements RouteFeed {
   onChanges(listener: (changes: readonly BestRouteChange[]) => void): () => void {
     this.#routeListeners.add(listener);
     return () => void this.#routeListeners.delete(listener);
+  }
+
+  onPackedChanges(listener: (batch: PackedBestRoutes) => void): () => void {
+    this.#packedListeners.add(listener);
+    return () => void this.#packedListeners.delete(listener);
+  }
+
+  #hasFeedListeners(): boolean {
+    return this.#routeListeners.size > 0 || this.#packedListeners.size > 0;
+  }
+
+  /** One packed batch per flush (model/route-feed.ts `PackedBestRoutes`): IPv4 keys are our prefix keys. */
+  #publishPacked(dirty: { v4: ArrayLike<number> & Iterable<number>; v6: readonly string[] }): void {
+    const seen = new Set<number>();
+    const keys = new Float64Array(dirty.v4.length);
+    const hops = new Uint32Array(dirty.v4.length);
+    const other: BestRouteChange[] = [];
+    let n = 0;
+    for (const key of dirty.v4) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const nextHop = fibNextHop(this.rib.best(key));
+      const u32 = nextHop === undefined ? 0 : this.#ipv4U32(nextHop);
+      if (u32 < 0) {
+        other.push({ prefix: formatPrefixKey(key), nextHop }); // e.g. an IPv6 next hop (RFC 8950)
+        continue;
+      }
+      keys[n] = key;
+      hops[n] = u32;
+      n++;
+    }
+    const seen6 = new Set<string>();
+    for (const key of dirty.v6) {
+      if (seen6.has(key)) continue;
+      seen6.add(key);
+      const nextHop = fibNextHop(this.rib.best(key));
+      other.push(nextHop === undefined ? { prefix: formatPrefixKey(key) } : { prefix: formatPrefixKey(key), nextHop });
+    }
+    const batch: PackedBestRoutes = { v4Keys: keys.subarray(0, n), v4NextHops: hops.subarray(0, n), other };
+    for (const l of this.#packedListeners) {
+      try {
+        l(batch);
+      } catch (err) {
+        this.#log.error({ event: 'routeFeedListenerFailed', err: describeError(err) }, 'a best-route listener threw');
+      }
+    }
+  }
+
+  /** The u32 of an IPv4 next hop's text, -1 when it is not one (cached: a table has few next hops). */
+  #ipv4U32(text: string): number {
+    let v = this.#nextHopU32.get(text);
+    if (v === undefined) {
+      v = -1;
+      try {
+        const ip = parseIp(text);
+        if (ip.family === 4 && ip.value !== 0n) v = Number(ip.value);
+      } catch {
+        // not an address: stays -1
+      }
+      if (this.#nextHopU32.size >= 1024) this.#nextHopU32.clear();
+      this.#nextHopU32.set(text, v);
+    }
+    return v;
   }
 
   snapshot(): BestRouteChange[] {

@@ -8,7 +8,7 @@
  * (felix/dataplane/route-worker.ts), where the kernel's time for each netlink batch does not stop BGP.
  */
 import { describeError } from '../../common/errors.js';
-import type { RouteFeed } from '../../model/route-feed.js';
+import { isPackedRouteFeed, type RouteFeed } from '../../model/route-feed.js';
 import type { RouteTable } from './routes.js';
 
 /** After a failed apply (a refused route, a socket error), the next try. */
@@ -89,10 +89,16 @@ export function syncFib(feed: RouteFeed, table: RouteTable, log: FibLog, resyncI
       }, FIB_RETRY_MS).unref();
   };
   table.setRoutes(feed.snapshot());
-  const off = feed.onChanges((changes) => {
-    table.applyChanges(changes);
-    void run();
-  });
+  // The packed form when the feed has it (the speaker): no prefix text formatted, sent or parsed per route.
+  const off = isPackedRouteFeed(feed)
+    ? feed.onPackedChanges((batch) => {
+        table.applyPacked(batch);
+        void run();
+      })
+    : feed.onChanges((changes) => {
+        table.applyChanges(changes);
+        void run();
+      });
   const windowMs = table.keepStaleUntilMs - Date.now();
   const sweep = windowMs > 0 ? setTimeout(() => void run(), windowMs + 10).unref() : undefined;
   const periodic = resyncIntervalMs > 0 ? setInterval(() => void run(), resyncIntervalMs).unref() : undefined;

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { describeError } from '../../common/errors.js';
 import { NetlinkRoutePort } from '../../kernel/netlink/routes.js';
-import type { BestRouteChange, RouteFeed } from '../../model/route-feed.js';
+import type { BestRouteChange, PackedBestRoutes, PackedRouteFeed } from '../../model/route-feed.js';
 import { type FibLog, type FibSync, syncFib } from './fib-sync.js';
 import { decodeChanges, type FibParentMessage, type FibWorkerConfig, type FibWorkerMessage } from './route-worker.js';
 import { RouteTable } from './routes.js';
@@ -36,18 +36,29 @@ try {
     resyncIntervalMs: cfg.resyncIntervalMs,
   });
   const listeners = new Set<(changes: readonly BestRouteChange[]) => void>();
-  const feed: RouteFeed = {
+  const packedListeners = new Set<(batch: PackedBestRoutes) => void>();
+  const feed: PackedRouteFeed = {
     onChanges(l) {
       listeners.add(l);
       return () => void listeners.delete(l);
+    },
+    onPackedChanges(l) {
+      packedListeners.add(l);
+      return () => void packedListeners.delete(l);
     },
     snapshot: () => decodeChanges(cfg.snapshot),
   };
   sync = syncFib(feed, table, log, cfg.resyncIntervalMs ?? 90_000);
   parent.on('message', (m: FibParentMessage) => {
     if (m.type === 'changes') {
-      const changes = decodeChanges(m.text);
-      for (const l of listeners) l(changes);
+      // syncFib listens to the packed form (this feed has it): a text batch goes through as `other`.
+      const other = decodeChanges(m.text);
+      const batch: PackedBestRoutes = { v4Keys: new Float64Array(0), v4NextHops: new Uint32Array(0), other };
+      for (const l of packedListeners) l(batch);
+      for (const l of listeners) l(other);
+    } else if (m.type === 'packed') {
+      const batch: PackedBestRoutes = { v4Keys: m.v4Keys, v4NextHops: m.v4NextHops, other: decodeChanges(m.other) };
+      for (const l of packedListeners) l(batch);
     } else if (m.type === 'stop') {
       sync?.stop();
       const done = () => {

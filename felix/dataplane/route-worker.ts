@@ -14,7 +14,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { CaracalError, ErrorCodes } from '../../common/errors.js';
-import type { BestRouteChange, RouteFeed } from '../../model/route-feed.js';
+import { type BestRouteChange, isPackedRouteFeed, type RouteFeed } from '../../model/route-feed.js';
 import type { FibLog } from './fib-sync.js';
 
 /** What the worker is started with (structured-cloned as workerData). */
@@ -42,8 +42,11 @@ export type FibWorkerMessage =
     }
   | { readonly type: 'stopped' };
 
-/** Parent → worker. */
-export type FibParentMessage = { readonly type: 'changes'; readonly text: string } | { readonly type: 'stop' };
+/** Parent → worker. `packed`: a PackedBestRoutes batch, its typed arrays transferred (not copied). */
+export type FibParentMessage =
+  | { readonly type: 'changes'; readonly text: string }
+  | { readonly type: 'packed'; readonly v4Keys: Float64Array; readonly v4NextHops: Uint32Array; readonly other: string }
+  | { readonly type: 'stop' };
 
 /** Changes as lines: "prefix nexthop", or "prefix" for a withdrawal. */
 export function encodeChanges(changes: readonly BestRouteChange[]): string {
@@ -137,10 +140,20 @@ export async function startFibWorker(
   worker.on('error', (e) =>
     log.warn({ event: 'fibWorkerError', err: e.message }, 'the FIB worker failed; routes stay as they are'),
   );
-  const off = feed.onChanges((changes) => {
-    if (!exited && changes.length > 0)
-      worker.postMessage({ type: 'changes', text: encodeChanges(changes) } satisfies FibParentMessage);
-  });
+  // The packed form when the feed has it (the speaker): typed arrays are transferred, not copied or parsed.
+  const off = isPackedRouteFeed(feed)
+    ? feed.onPackedChanges((b) => {
+        if (exited || b.v4Keys.length + b.other.length === 0) return;
+        // Own buffers: a view may share its buffer with other data, and transferring detaches the buffer.
+        const v4Keys = b.v4Keys.slice();
+        const v4NextHops = b.v4NextHops.slice();
+        const m: FibParentMessage = { type: 'packed', v4Keys, v4NextHops, other: encodeChanges(b.other) };
+        worker.postMessage(m, [v4Keys.buffer, v4NextHops.buffer]);
+      })
+    : feed.onChanges((changes) => {
+        if (!exited && changes.length > 0)
+          worker.postMessage({ type: 'changes', text: encodeChanges(changes) } satisfies FibParentMessage);
+      });
   return {
     async stop() {
       off();

@@ -407,3 +407,50 @@ describe('RouteTable model property (both stores: plain IPv4 and general routes)
     );
   });
 });
+
+describe('applyPacked()', () => {
+  it('gives the same desired routes and unusable count as the text form of the same batch', () => {
+    const v4 = fc
+      .tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.integer({ min: 0, max: 32 }))
+      .map(([a, b, c, len]) => {
+        const addr = ((a << 24) | (b << 16) | (c << 8)) >>> 0;
+        const net = len === 0 ? 0 : addr - (addr % 2 ** (32 - len));
+        return {
+          key: net * 64 + len,
+          text: `${net >>> 24}.${(net >>> 16) & 255}.${(net >>> 8) & 255}.${net & 255}/${len}`,
+        };
+      });
+    const hop = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 2 ** 32 - 1 }));
+    const u32Text = (u: number) => `${u >>> 24}.${(u >>> 16) & 255}.${(u >>> 8) & 255}.${u & 255}`;
+    const other = fc.array(
+      fc.record(
+        {
+          prefix: fc.constantFrom('fd00:1::/64', '10.9.0.0/24', 'bad'),
+          nextHop: fc.constantFrom('fd00::1', undefined),
+        },
+        { requiredKeys: ['prefix'] },
+      ),
+      { maxLength: 3 },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(v4, hop), { maxLength: 30 }), other, (pairs, rest) => {
+        const others = rest.map((c) =>
+          c.nextHop === undefined ? { prefix: c.prefix } : { prefix: c.prefix, nextHop: c.nextHop },
+        );
+        const a = new RouteTable({ port: new FakePort(), protocol: PROTO, resyncIntervalMs: 0 });
+        a.applyPacked({
+          v4Keys: Float64Array.from(pairs.map(([p]) => p.key)),
+          v4NextHops: Uint32Array.from(pairs.map(([, h]) => h)),
+          other: others,
+        });
+        const b = new RouteTable({ port: new FakePort(), protocol: PROTO, resyncIntervalMs: 0 });
+        b.applyChanges([
+          ...pairs.map(([p, h]) => (h === 0 ? { prefix: p.text } : { prefix: p.text, nextHop: u32Text(h) })),
+          ...others,
+        ]);
+        assert.deepEqual(new Map(a.desired), new Map(b.desired));
+        assert.equal(a.unusable, b.unusable);
+      }),
+    );
+  });
+});

@@ -25,7 +25,7 @@ import { type Clock, systemClock } from '../../common/clock.js';
 import { RouteScope, RouteType, RtmFlag } from '../../kernel/netlink/codec.js';
 import { type Route, type RouteKey, type RouteOp, type RoutePort, routeKey } from '../../kernel/netlink/routes.js';
 import { formatIp, isV4Mapped, networkOf, tryParseCidr, tryParseIp } from '../../model/ip.js';
-import type { BestRouteChange } from '../../model/route-feed.js';
+import type { BestRouteChange, PackedBestRoutes } from '../../model/route-feed.js';
 
 export type Routes = ReadonlyMap<RouteKey, Route>;
 
@@ -328,6 +328,29 @@ export class RouteTable {
       }
       this.#dirty.add(key);
     }
+  }
+
+  /**
+   * Applies a packed batch (model/route-feed.ts `PackedBestRoutes`): IPv4 keys and next hops as numbers, straight
+   * into the plain-IPv4 store; `other` through `applyChanges`. Same result as the text form of the same batch.
+   */
+  applyPacked(b: PackedBestRoutes): void {
+    const { v4Keys, v4NextHops } = b;
+    for (let i = 0; i < v4Keys.length; i++) {
+      const k = v4Keys[i]!;
+      const len = k % 64;
+      if (!Number.isInteger(k) || k < 0 || len > 32 || (len < 32 && ((k - len) / 64) % 2 ** (32 - len) !== 0)) {
+        this.#unusable++; // not a prefix key: never from our speaker
+        continue;
+      }
+      const gw = v4NextHops[i]!;
+      if (gw > 0) {
+        this.#desired4.set(k, gw);
+        this.#leftover4?.delete(k);
+      } else this.#desired4.delete(k);
+      this.#dirty4.add(k);
+    }
+    if (b.other.length > 0) this.applyChanges(b.other);
   }
 
   #gatewayOf(nextHop: string): number {

@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import type { BestRouteChange } from '../../model/route-feed.js';
 import { SpeakerConfig } from '../../model/speaker-config.js';
 import { Speaker } from '../../speaker/speaker.js';
+import { formatIpv4, formatPrefixKey } from '../../speaker/wire/prefix.js';
 import { freePort, until as poll } from './support/wait.js';
 
 const until = <T>(what: string, fn: () => T | undefined | false): Promise<T> => poll(what, fn, 10_000, 20);
@@ -43,6 +44,16 @@ describe('Speaker as a RouteFeed', () => {
     );
     const batches: (readonly BestRouteChange[])[] = [];
     const off = sb.onChanges((c) => batches.push(c));
+    // The packed form of the same feed (what the FIB worker takes) must say the same.
+    const packed: BestRouteChange[] = [];
+    const offPacked = sb.onPackedChanges((b) => {
+      for (let i = 0; i < b.v4Keys.length; i++) {
+        const nh = b.v4NextHops[i]!;
+        const prefix = formatPrefixKey(b.v4Keys[i]!);
+        packed.push(nh === 0 ? { prefix } : { prefix, nextHop: formatIpv4(nh) });
+      }
+      packed.push(...b.other);
+    });
     await sa.start();
     await sb.start();
     cleanups.push(async () => void (await Promise.all([sa.stop(), sb.stop()])));
@@ -78,6 +89,8 @@ describe('Speaker as a RouteFeed', () => {
     assert.deepEqual(sb.snapshot(), [{ prefix: '10.244.1.0/26', nextHop: '127.0.0.1' }]);
 
     off();
+    offPacked();
+    assert.deepEqual(packed, batches.flat(), 'the packed feed carries the same changes in the same order');
     const n = batches.length;
     sa.setOriginated([]);
     await until('B loses the last prefix', () => sb.routes({}).count === 1);
