@@ -16,34 +16,19 @@
  */
 import { writeFileSync } from 'node:fs';
 import { bench, suite } from './api.js';
-import type { LengthMix } from './bgp/feeder.js';
 import { buildFeed } from './bgp/feeder.js';
 import { FIB_RECEIVERS } from './bgp/fib.js';
 import { compareReceivers, missingPrerequisite } from './bgp/ingest.js';
+import { bgpSuiteOptions } from './bgp/options.js';
 import { formatIngest } from './bgp/report.js';
 
-function runnerConfig(): { quick: boolean; runs?: number } {
-  try {
-    const c = JSON.parse(process.argv[3] ?? '{}') as { quick?: boolean; runs?: number };
-    return { quick: c.quick === true, ...(typeof c.runs === 'number' ? { runs: c.runs } : {}) };
-  } catch {
-    return { quick: false };
-  }
-}
-
-const cfg = runnerConfig();
 const env = process.env;
-const sizes = env.CARACAL_BGP_FIB_SIZES
-  ? env.CARACAL_BGP_FIB_SIZES.split(',').map(Number)
-  : cfg.quick
-    ? [100_000]
-    : [100_000, 1_000_000];
-const runs = cfg.runs ?? (cfg.quick ? 1 : 3);
-const lengths: LengthMix = env.CARACAL_BGP_BENCH_LENGTHS === '24' ? '24' : 'mixed';
-const wanted = env.CARACAL_BGP_FIB_RECEIVERS?.split(',');
-const receivers = FIB_RECEIVERS.filter(
-  (r) => !wanted || wanted.includes(r.name) || wanted.includes(r.name.split('-')[0]!),
-);
+const { sizes, runs, lengths, receivers } = bgpSuiteOptions({
+  all: FIB_RECEIVERS,
+  sizesVar: 'CARACAL_BGP_FIB_SIZES',
+  receiversVar: 'CARACAL_BGP_FIB_RECEIVERS',
+  defaultRuns: 3,
+});
 const log = (line: string) => process.stderr.write(`  · ${line}\n`);
 
 function skip(): string | undefined {

@@ -24,33 +24,20 @@
 import { writeFileSync } from 'node:fs';
 import { bench, suite } from './api.js';
 import { advertiseToBird, formatAdvertise } from './bgp/advertise.js';
-import { buildFeed, type Feed, type LengthMix, startFeeder } from './bgp/feeder.js';
+import { buildFeed, type Feed, startFeeder } from './bgp/feeder.js';
 import { compareReceivers, missingPrerequisite } from './bgp/ingest.js';
+import { bgpSuiteOptions } from './bgp/options.js';
 import { RECEIVERS } from './bgp/receivers.js';
 import { formatIngest } from './bgp/report.js';
 import { startSink } from './bgp/sink.js';
 
-/** The runner passes its config as the child's second argument (bench/child.ts). */
-function runnerConfig(): { quick: boolean; runs?: number } {
-  try {
-    const c = JSON.parse(process.argv[3] ?? '{}') as { quick?: boolean; runs?: number };
-    return { quick: c.quick === true, ...(typeof c.runs === 'number' ? { runs: c.runs } : {}) };
-  } catch {
-    return { quick: false };
-  }
-}
-
-const cfg = runnerConfig();
 const env = process.env;
-const sizes = env.CARACAL_BGP_BENCH_SIZES
-  ? env.CARACAL_BGP_BENCH_SIZES.split(',').map(Number)
-  : cfg.quick
-    ? [100_000]
-    : [100_000, 1_000_000];
-const runs = cfg.runs ?? (cfg.quick ? 1 : 5);
-const lengths: LengthMix = env.CARACAL_BGP_BENCH_LENGTHS === '24' ? '24' : 'mixed';
-const wanted = env.CARACAL_BGP_BENCH_RECEIVERS?.split(',');
-const receivers = RECEIVERS.filter((r) => !wanted || wanted.includes(r.name) || wanted.includes(r.name.split('-')[0]!));
+const { quick, sizes, runs, lengths, receivers } = bgpSuiteOptions({
+  all: RECEIVERS,
+  sizesVar: 'CARACAL_BGP_BENCH_SIZES',
+  receiversVar: 'CARACAL_BGP_BENCH_RECEIVERS',
+  defaultRuns: 5,
+});
 const log = (line: string) => process.stderr.write(`  · ${line}\n`);
 
 function skip(): string | undefined {
@@ -60,7 +47,7 @@ function skip(): string | undefined {
   return undefined;
 }
 
-const FEED_N = cfg.quick ? 100_000 : 1_000_000;
+const FEED_N = quick ? 100_000 : 1_000_000;
 let feed: Feed | undefined;
 
 /** One session to a framing-only sink on loopback: connect, handshake, N prefixes, End-of-RIB seen. */
