@@ -50,9 +50,19 @@ export interface AgentRequests {
     };
     result: { name: string };
   };
+  /**
+   * A whole CNI command (ADD, DEL, CHECK) run by the agent itself with the plugin's CNI_* environment and
+   * stdin: veth, addresses and routes too, so the plugin process loads nothing but this module (cni/main.ts).
+   */
+  cni: {
+    /** `netns`: the inode of the plugin's network namespace; the agent refuses a command from another one. */
+    args: { env: Record<string, string>; stdin: string; netns?: number | undefined };
+    /** `refused`: the agent did not run it (another namespace): run it in-process. */
+    result: { stdout: string; exitCode: number; refused?: string | undefined };
+  };
 }
 export type AgentOp = keyof AgentRequests;
-export const AGENT_OPS: readonly AgentOp[] = ['assign', 'release', 'writeEndpoint', 'deleteEndpoint'];
+export const AGENT_OPS: readonly AgentOp[] = ['assign', 'release', 'writeEndpoint', 'deleteEndpoint', 'cni'];
 
 /** The error object an answer carries. */
 export interface AgentWireError {

@@ -53,10 +53,15 @@ const hasDatastore = (conf: NetConf) => conf.datastore.type !== 'none';
  * mid-command, the idempotent steps (release, endpoint write and delete) run in-process instead; an assign
  * does not (it may have been done: the undo's release by handle covers it).
  */
-async function podSteps(env: CniEnv, conf: NetConf, ds: ReturnType<typeof lazyDatastore>) {
+async function podSteps(
+  env: CniEnv,
+  conf: NetConf,
+  ds: ReturnType<typeof lazyDatastore>,
+  inAgent: AgentClient | undefined,
+) {
   const caracalIpam = conf.ipam.type === 'caracal';
   const agent: AgentClient | undefined =
-    caracalIpam || hasDatastore(conf) ? await connectAgent(conf.agentSocket) : undefined;
+    inAgent ?? (caracalIpam || hasDatastore(conf) ? await connectAgent(conf.agentSocket) : undefined);
   const orLocal = async <T>(viaAgent: (() => Promise<T>) | false | undefined, local: () => Promise<T>): Promise<T> => {
     if (!viaAgent) return local();
     try {
@@ -90,15 +95,17 @@ async function podSteps(env: CniEnv, conf: NetConf, ds: ReturnType<typeof lazyDa
       ),
     deleteEndpoint: (r: Ref): Promise<void> =>
       orLocal(agent && (() => agent.call('deleteEndpoint', r).then(() => undefined)), () => deleteLocal(r)),
-    close: () => agent?.close(),
+    close: () => {
+      if (agent !== inAgent) agent?.close();
+    },
   };
 }
 
-async function add(env: CniEnv, conf: NetConf): Promise<Record<string, unknown>> {
+async function add(env: CniEnv, conf: NetConf, inAgent?: AgentClient): Promise<Record<string, unknown>> {
   const pod = podIdentity(env, conf);
   const hostIfname = hostVethName(pod.namespace, pod.name, env.ifname);
   const ds = lazyDatastore(conf);
-  const steps = await podSteps(env, conf, ds);
+  const steps = await podSteps(env, conf, ds, inAgent);
   const undo: (() => Promise<unknown> | unknown)[] = [];
   try {
     undo.push(() => steps.release());
@@ -169,11 +176,11 @@ async function add(env: CniEnv, conf: NetConf): Promise<Record<string, unknown>>
   }
 }
 
-async function del(env: CniEnv, conf: NetConf): Promise<void> {
+async function del(env: CniEnv, conf: NetConf, inAgent?: AgentClient): Promise<void> {
   const pod = podIdentity(env, conf);
   const hostIfname = hostVethName(pod.namespace, pod.name, env.ifname);
   const ds = lazyDatastore(conf);
-  const steps = await podSteps(env, conf, ds);
+  const steps = await podSteps(env, conf, ds, inAgent);
   try {
     tearDown(env.containerId, hostIfname);
     // The name ADD used may differ when the runtime passes other CNI_ARGS on DEL: also try the previous
@@ -289,7 +296,15 @@ function requestedVersion(stdin: string): string {
  * Run one CNI command. Never throws: failures become a CNI error object and a non-zero exit code.
  * @example const { stdout, exitCode } = await runPlugin({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.1.0"}');
  */
-export async function runPlugin(envVars: Record<string, string | undefined>, stdin: string): Promise<PluginOutput> {
+export async function runPlugin(
+  envVars: Record<string, string | undefined>,
+  stdin: string,
+  /**
+   * Set when the node agent runs the command itself (node/cni-service.ts): its IPAM and endpoint steps go
+   * to this in-process client instead of a socket.
+   */
+  opts: { inAgent?: AgentClient } = {},
+): Promise<PluginOutput> {
   let version = requestedVersion(stdin);
   try {
     const env = readEnv(envVars);
@@ -301,9 +316,9 @@ export async function runPlugin(envVars: Record<string, string | undefined>, std
     const v11 = conf.cniVersion === '1.1.0';
     switch (env.command) {
       case 'ADD':
-        return { stdout: JSON.stringify(await add(env, conf)), exitCode: 0 };
+        return { stdout: JSON.stringify(await add(env, conf, opts.inAgent)), exitCode: 0 };
       case 'DEL':
-        await del(env, conf);
+        await del(env, conf, opts.inAgent);
         return { stdout: '', exitCode: 0 };
       case 'CHECK':
         if (conf.cniVersion.startsWith('0.3'))

@@ -12,10 +12,16 @@
  * Left out on purpose: authentication beyond the socket's mode (the plugin runs as root on the node), and
  * any command but these four; CHECK, GC and STATUS stay in the plugin.
  */
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { AGENT_OPS, type AgentOp, type AgentRequests, type AgentWireError } from '../cni/agent-client.js';
+import {
+  AGENT_OPS,
+  type AgentClient,
+  type AgentOp,
+  type AgentRequests,
+  type AgentWireError,
+} from '../cni/agent-client.js';
 import { DEFAULT_AGENT_SOCKET } from '../cni/config.js';
 import { deleteEndpoint, endpointName, writeEndpoint } from '../cni/endpoint.js';
 import { CniCode, CniError, toCniError } from '../cni/errors.js';
@@ -27,6 +33,8 @@ import { Ipam } from '../ipam/index.js';
 
 export { DEFAULT_AGENT_SOCKET };
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** The limit for a whole forwarded command (`cni`): above any sensible policy-wait timeout. */
+const CNI_COMMAND_TIMEOUT_MS = 120_000;
 /** A request line longer than this closes the connection (a plugin's requests are well under 4 KiB). */
 const MAX_LINE = 1 << 20;
 
@@ -77,6 +85,28 @@ export class CniService {
         await deleteEndpoint(ds, name, a.pod.namespace, a.containerId);
         return { name };
       },
+      // A whole command, run here with the plugin's CNI_* environment: the plugin process then loads nothing
+      // but cni/main.ts and the client (docs/design/cni.md "Start-up"). Its IPAM and endpoint steps call the
+      // handlers above directly; runPlugin never throws (a failure is a CNI error object with exitCode 1).
+      cni: async (a) => {
+        // The veth's host end is made in the agent's namespace: only a plugin running in the same one may
+        // hand its command over (a lab node's plugin, say, must not get its pod wired into the host).
+        const own = netnsInode();
+        if (a.netns !== undefined && own !== undefined && a.netns !== own)
+          return {
+            stdout: '',
+            exitCode: 1,
+            refused: `the agent runs in network namespace ${own}, the plugin in ${a.netns}`,
+          };
+        const env: Record<string, string> = {};
+        for (const [k, v] of Object.entries(a.env ?? {})) if (k.startsWith('CNI_') && typeof v === 'string') env[k] = v;
+        const { runPlugin } = await import('../cni/plugin.js');
+        return runPlugin(env, String(a.stdin), { inAgent: local });
+      },
+    };
+    const local: AgentClient = {
+      call: (op, args) => (this.#handlers[op] as Handler<typeof op>)(args as never) as never,
+      close: () => {},
     };
     server.on('connection', (c) => this.#serve(c));
   }
@@ -190,7 +220,9 @@ export class CniService {
     }
     const t0 = performance.now();
     const work = (this.#handlers[op] as Handler<AgentOp>)(msg as never);
-    const p = withTimeout(work, this.#timeoutMs, op).then(
+    // A whole command may wait for policy (the plugin's own `policyWait` timeout governs it).
+    const limit = op === 'cni' ? Math.max(this.#timeoutMs, CNI_COMMAND_TIMEOUT_MS) : this.#timeoutMs;
+    const p = withTimeout(work, limit, op).then(
       (result) => this.#reply(c, id, result, undefined),
       (e) => {
         this.#log?.warn({ event: 'cniRequestFailed', op, err: describeError(e) }, 'CNI request failed');
@@ -212,12 +244,22 @@ export class CniService {
   }
 }
 
+/** The inode of this process's network namespace (what `ip netns identify` compares), if readable. */
+function netnsInode(): number | undefined {
+  try {
+    return statSync('/proc/self/ns/net').ino;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Keys each request must carry (the rest is the plugin's business; the handlers' own checks do the values). */
 const REQUIRED: { [K in AgentOp]: readonly (keyof AgentRequests[K]['args'])[] } = {
   assign: ['handleId', 'node', 'ipam', 'attrs'],
   release: ['handleId'],
   writeEndpoint: ['node', 'pod', 'ifname', 'containerId', 'hostIfname', 'podMac', 'ipNetworks'],
   deleteEndpoint: ['node', 'pod', 'ifname', 'containerId'],
+  cni: ['env', 'stdin'],
 };
 
 function badRequest(why: string): CaracalError {

@@ -81,11 +81,27 @@ class Agent {
   readonly child: ChildProcess;
   log = '';
   readonly exited: Promise<number | null>;
-  constructor(socket: string, etcdEndpoints: string) {
+  /** `netns`: where the agent runs (default the node's; null: this process's own namespace). */
+  constructor(socket: string, etcdEndpoints: string, netns: string | null = NODE) {
     const code = `import('${join(ROOT, 'node/cli.ts')}').then((m) => m.main(process.argv.slice(1)))`;
+    // In the node's namespace, as on a real node (the veth's host end is made there); etcd through the proxy.
+    const inNetns = netns === null ? [] : ['ip', 'netns', 'exec', netns];
     this.child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '-e', code, '--', 'node', '--nodename', 'n1', '--cni-socket', socket],
+      inNetns[0] ?? process.execPath,
+      [
+        ...inNetns.slice(1),
+        ...(netns === null ? [] : [process.execPath]),
+        '--import',
+        'tsx',
+        '-e',
+        code,
+        '--',
+        'node',
+        '--nodename',
+        'n1',
+        '--cni-socket',
+        socket,
+      ],
       {
         cwd: ROOT,
         env: {
@@ -168,7 +184,7 @@ describe('caracal CNI plugin through the node agent', { skip }, () => {
     } as never);
     // The in-process fallback runs in the node's namespace, whose loopback is not the one etcd listens on.
     proxy = await forwardIntoNetns(NODE, 2379, etcd.clientPort);
-    agent = new Agent(socket, etcd.endpoints.join(','));
+    agent = new Agent(socket, 'http://127.0.0.1:2379');
     await agent.ready();
   });
 
@@ -193,13 +209,14 @@ describe('caracal CNI plugin through the node agent', { skip }, () => {
     assert.equal(ep?.spec.containerID, a.containerId);
     assert.deepEqual(ep?.spec.ipNetworks, [`${addrOf(r)}/32`]);
     assert.equal(await held(a), 1);
-    assert.deepEqual(agent?.ops(), ['assign', 'writeEndpoint'], 'both steps went to the agent');
+    // The plugin hands the whole command over (cni/main.ts); the agent runs the IPAM and endpoint steps itself.
+    assert.deepEqual(agent?.ops(), ['cni'], 'ADD went to the agent whole');
     await rt.del(conf(), a);
     assert.equal(await endpoint('a'), undefined, 'endpoint deleted');
     assert.equal(await held(a), 0, 'address released');
-    assert.deepEqual(agent?.ops().slice(2), ['deleteEndpoint', 'release']);
+    assert.deepEqual(agent?.ops().slice(1), ['cni']);
     await rt.del(conf(), a);
-    assert.deepEqual(agent?.ops().slice(4), ['deleteEndpoint', 'release'], 'the second DEL, also fine');
+    assert.deepEqual(agent?.ops().slice(2), ['cni'], 'the second DEL, also fine');
   });
 
   it('a failed ADD gives back what the agent took (the pod already has an eth0)', async () => {
@@ -209,7 +226,27 @@ describe('caracal CNI plugin through the node agent', { skip }, () => {
     await assert.rejects(rt.add(conf(), b), (e: CniError) => e.cniCode === 102);
     assert.equal(await held(b), 0, 'no address kept');
     assert.equal(await endpoint('b'), undefined);
-    assert.deepEqual(agent?.ops().slice(before), ['assign', 'release']);
+    assert.deepEqual(agent?.ops().slice(before), ['cni']);
+  });
+
+  it('an agent in another network namespace refuses the command; the plugin runs it in-process', async () => {
+    const elsewhere = new Agent(join(tmp, 'run', 'root.sock'), etcd?.endpoints.join(',') ?? '', null);
+    try {
+      await elsewhere.ready();
+      const g = pod('g');
+      const r = await rt.add(conf({ agentSocket: join(tmp, 'run', 'root.sock') }), g);
+      assert.ok(addrOf(r)?.startsWith('10.248.'), JSON.stringify(r));
+      // Refused whole; the in-process run still takes its IPAM and endpoint steps there (namespace-blind).
+      assert.deepEqual(elsewhere.ops(), ['cni', 'assign', 'writeEndpoint'], 'asked, refused, then steps only');
+      const hostIf = (r.interfaces as { name: string; sandbox?: string }[]).find((i) => !i.sandbox)?.name ?? '';
+      assert.equal(spawnSync('ip', ['-n', NODE, 'link', 'show', hostIf]).status, 0, 'host end in the node namespace');
+      assert.notEqual(spawnSync('ip', ['link', 'show', hostIf]).status, 0, 'nothing made in the agent namespace');
+      await rt.del(conf({ agentSocket: join(tmp, 'run', 'root.sock') }), g);
+      assert.equal(await held(g), 0);
+    } finally {
+      elsewhere.child.kill('SIGTERM');
+      await elsewhere.exited;
+    }
   });
 
   it('without an agent on the socket, ADD and DEL work in-process', async () => {
@@ -237,7 +274,7 @@ describe('caracal CNI plugin through the node agent', { skip }, () => {
     assert.equal(await endpoint('d'), undefined, 'endpoint deleted in-process');
     assert.equal(await held(d), 0, 'address released in-process');
 
-    agent = new Agent(socket, etcd?.endpoints.join(',') ?? '');
+    agent = new Agent(socket, 'http://127.0.0.1:2379');
     await agent.ready(); // replaces the dead socket file
     agent.child.kill('SIGTERM');
     assert.equal(await agent.exited, 0, agent.log);
@@ -246,7 +283,7 @@ describe('caracal CNI plugin through the node agent', { skip }, () => {
   });
 
   it('the agent path loads none of the datastore stack at run time (the fallback does: control)', async () => {
-    agent = new Agent(socket, etcd?.endpoints.join(',') ?? '');
+    agent = new Agent(socket, 'http://127.0.0.1:2379');
     await agent.ready();
     const logFile = join(tmp, 'loaded.txt');
     const rec = new CniRuntime({
@@ -263,6 +300,9 @@ describe('caracal CNI plugin through the node agent', { skip }, () => {
     await rec.del(conf(), e);
     assert.ok(readFileSync(logFile, 'utf8').includes('cni/agent-client.ts'), 'the hook saw the plugin load');
     assert.deepEqual(loaded(), [], 'nothing heavy on the agent path');
+    const all = readFileSync(logFile, 'utf8');
+    for (const m of ['/cni/plugin.ts', '/cni/dataplane.ts', '/kernel/', 'koffi'])
+      assert.ok(!all.includes(m), `the agent path loads no ${m} (the agent does the kernel work)`);
     assert.equal(await held(e), 0);
     const f = pod('f');
     const off = conf({ agentSocket: '' });
