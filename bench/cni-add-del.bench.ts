@@ -8,8 +8,8 @@
  *
  * The first two caracal configurations set `agentSocket: ""`: the plugin doing IPAM and the endpoint itself
  * (the path without a node agent). The last pair runs the same cluster configuration with `caracal node`
- * (bin/caracal node, started in setup) serving the agent socket: the plugin hands those steps to it
- * (cni/agent-client.ts, node/cni-service.ts).
+ * (bin/caracal node, started in setup, in the node's namespace) serving the agent socket: the plugin hands the
+ * whole command to it (cni/main.ts, node/cni-service.ts) and loads nothing else.
  *
  * Besides the runner's tables (one side-by-side sample = ADD then DEL of one pod), each benchmark's teardown
  * prints p50 and p99 of ADD and DEL separately (and of `node -e 0`). Needs root, iproute2, etcd and Debian's containernetworking-plugins, and a build
@@ -116,11 +116,15 @@ const refConf = () =>
 const agentConf = () => JSON.stringify({ ...JSON.parse(clusterConf()), agentSocket: join(tmp, 'cni.sock') });
 
 let agent: ChildProcess | undefined;
-/** The lab plus `caracal node` on the same etcd (from our namespace; the plugin reaches its socket by path). */
+/**
+ * The lab plus `caracal node` on the same etcd, in the node's namespace as on a real node (it makes the veths'
+ * host ends there, and takes whole commands only from plugins in its own namespace); etcd through the proxy.
+ */
 async function setupWithAgent(): Promise<void> {
   await setup();
-  const child = spawn(CARACAL, ['node', '--nodename', 'n1', '--cni-socket', join(tmp, 'cni.sock')], {
-    env: { ...process.env, CARACAL_DATASTORE: 'etcdv3', CARACAL_ETCD_ENDPOINTS: etcd?.endpoints.join(',') ?? '' },
+  const argv = [`--net=/run/netns/${NODE_NS}`, '--', CARACAL, 'node', '--nodename', 'n1', '--cni-socket'];
+  const child = spawn('nsenter', [...argv, join(tmp, 'cni.sock')], {
+    env: { ...process.env, CARACAL_DATASTORE: 'etcdv3', CARACAL_ETCD_ENDPOINTS: 'http://127.0.0.1:2379' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   agent = child;
