@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import type { Datastore } from '../datastore/types.js';
+import type { AutoAssignRequest } from '../ipam/allocator.js';
 import type { CniEnv, IpamConf, NetConf } from './config.js';
 import { CniCode, CniError } from './errors.js';
 import { ipsOf } from './result.js';
@@ -19,21 +20,16 @@ export interface Assigned {
   ipv6?: string | undefined;
 }
 
-/** The part of ipam/index.ts the plugin uses (ipam.md); loaded by a computed specifier, on demand. */
+/**
+ * The part of ipam/index.ts the plugin uses (ipam.md); the module is loaded by a computed specifier, on demand
+ * (a type-only import loads nothing at run time).
+ */
 interface IpamModule {
   Ipam: new (
     ds: Datastore,
     opts?: { node?: string },
   ) => {
-    autoAssign(req: {
-      handleId: string;
-      node: string;
-      num4: number;
-      num6: number;
-      attrs: Record<string, string>;
-      pools4?: string[];
-      pools6?: string[];
-    }): Promise<{ ipv4: { ip: string }[]; ipv6: { ip: string }[] }>;
+    autoAssign(req: AutoAssignRequest): Promise<{ ipv4: { ip: string }[]; ipv6: { ip: string }[] }>;
     releaseByHandle(handleId: string): Promise<string[]>;
   };
 }
