@@ -267,5 +267,18 @@ const benches: Benchmark[] = [
     reference: () => cycle('ptp + host-local', PTP, POD_REF, refConf()),
     teardown: teardownWithAgent,
   }),
+  // The issue's measure of "Caracal's own work" (its calls minus an empty Node start), taken alternated in one
+  // run instead of from two benchmarks minutes apart: one ADD + DEL through the agent against two `node -e 0`.
+  sideBySide('caracal ADD+DEL via the node agent vs two empty Node starts', {
+    labels: { ours: 'caracal+agent', reference: '2× node -e 0' },
+    skip,
+    runs: RUNS,
+    warmup: 2,
+    iterations: 1,
+    setup: setupWithAgent,
+    ours: () => cycle('caracal (etcd, via agent)', CARACAL, POD_OURS, agentConf()),
+    reference: async () => (await nodeStart()) + (await nodeStart()),
+    teardown: teardownWithAgent,
+  }),
 ];
 export default benches;
