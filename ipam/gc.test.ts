@@ -139,6 +139,37 @@ describe('checkIpam() duplicates', () => {
 });
 
 describe('gcIpam() and deleted nodes', () => {
+  it('an address listed by a non-Kubernetes endpoint (spec.workload, as the CNI plugin writes it) is live', async () => {
+    const { ds, ipam, clock } = await setup();
+    const got = await ipam.autoAssign({
+      handleId: 'net.podman1',
+      node: 'n1',
+      num4: 1,
+      num6: 0,
+      attrs: { pod: 'podman1', namespace: 'default', containerID: 'podman1' },
+    });
+    const ip = got.ipv4[0]!.ip;
+    await ds.create('WorkloadEndpoint', {
+      apiVersion: 'crd.caracal.dev/v1',
+      kind: 'WorkloadEndpoint',
+      metadata: {
+        name: workloadEndpointName({ node: 'n1', pod: 'podman1', orchestrator: 'cni' }),
+        namespace: 'default',
+      },
+      spec: {
+        orchestrator: 'cni',
+        node: 'n1',
+        workload: 'podman1',
+        interfaceName: 'calipodman1',
+        ipNetworks: [`${ip}/32`],
+      },
+    });
+    clock.advance(16 * MIN);
+    const check = await checkIpam(ds, { clock, gracePeriodMs: 15 * MIN });
+    assert.deepEqual(check.leaks, []);
+    assert.deepEqual((await gcIpam(ds, { clock, gracePeriodMs: 15 * MIN })).released, []);
+  });
+
   it('releases the addresses and the block affinities of a node that no longer exists', async () => {
     const { ds, ipam, clock } = await setup();
     for (const n of ['n1', 'n2']) {

@@ -285,7 +285,13 @@ export async function checkIpam(ds: Datastore, opts: CheckOptions = {}): Promise
       }
       if (pod === undefined) continue; // tunnel or manual address: kept while its node exists
       const ws = wepByIp.get(a.ip) ?? [];
-      if (ws.some((w) => w.spec.pod === pod && (namespace === undefined || w.metadata.namespace === namespace)))
+      // A non-Kubernetes endpoint names its workload in spec.workload (cni/endpoint.ts).
+      if (
+        ws.some(
+          (w) =>
+            (w.spec.pod ?? w.spec.workload) === pod && (namespace === undefined || w.metadata.namespace === namespace),
+        )
+      )
         continue;
       const podMissing = podKeys !== undefined && namespace !== undefined && !podKeys.has(`${namespace}/${pod}`);
       leak(
