@@ -132,6 +132,16 @@ describe('the FIB worker in a network namespace', { skip: root ? false : 'needs 
     assert.ok(count('fibResync') >= resyncs + 2, `resyncs ran: ${count('fibResync') - resyncs}`);
     assert.equal(count('fibApplied'), applied, 'a resync of an in-sync FIB applies nothing');
 
+    // A worker that dies is started again from the feed's snapshot; what changed while none ran is covered.
+    child.stdin!.write('crash 10.91.0.0/32\n'); // withdrawn while no worker runs
+    assert.equal(await next(), 'restarted');
+    child.stdin!.write('changes 10.93.0.0/24 10.55.0.5\n');
+    assert.equal(await next(), 'ok');
+    await waitFor([
+      { dst: '10.90.0.0/24', gateway: '10.55.0.4' },
+      { dst: '10.93.0.0/24', gateway: '10.55.0.5' },
+    ]);
+
     child.stdin!.write('stop\n');
     assert.equal(await next(), 'stopped');
     assert.equal(routes().length, 2, 'routes stay in the kernel after stop');

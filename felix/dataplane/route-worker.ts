@@ -77,6 +77,10 @@ export function decodeChanges(text: string): BestRouteChange[] {
 export interface FibWorker {
   /** Stops following the feed, lets the worker finish its apply, ends it. The routes stay in the kernel. */
   stop(): Promise<void>;
+  /** How many times a dead worker was started again. */
+  readonly restarts: number;
+  /** Kills the worker as a crash would (tests of the restart). */
+  terminateForTest(): void;
 }
 
 const STOP_TIMEOUT_MS = 10_000;
@@ -95,37 +99,36 @@ function newWorker(workerData: FibWorkerConfig): Worker {
   return new Worker(code, { eval: true, workerData });
 }
 
-/**
- * Starts the worker and resolves once its netlink socket is open (rejects with the worker's error otherwise:
- * not root, no netlink). From then on every batch of `feed` goes to the worker.
- * @example const fib = await startFibWorker(speaker, { protocol: 44, snapshot: '' }, log); … await fib.stop();
- */
-export async function startFibWorker(
-  feed: RouteFeed,
-  cfg: Omit<FibWorkerConfig, 'snapshot' | 'debug'>,
-  log: FibLog,
-): Promise<FibWorker> {
-  const workerData: FibWorkerConfig = {
-    ...cfg,
-    snapshot: encodeChanges(feed.snapshot()),
-    debug: log.isLevelEnabled?.('debug') ?? true,
-  };
+/** One running worker thread and what the parent tracks of it. */
+interface Running {
+  readonly worker: Worker;
+  exited: boolean;
+  readonly gone: Promise<void>;
+  stopped?: () => void;
+}
+
+/** Starts one worker; resolves once its netlink socket is open, rejects with its error otherwise. */
+async function launch(workerData: FibWorkerConfig, log: FibLog): Promise<Running> {
   const worker = newWorker(workerData);
-  let exited = false;
-  const gone = new Promise<void>((resolve) =>
-    worker.once('exit', () => {
-      exited = true;
-      resolve();
+  let markExited: () => void = () => {};
+  const r: Running = {
+    worker,
+    exited: false,
+    gone: new Promise<void>((resolve) => {
+      markExited = resolve;
     }),
-  );
-  let stoppedMsg: (() => void) | undefined;
+  };
+  worker.once('exit', () => {
+    r.exited = true;
+    markExited();
+  });
   await new Promise<void>((resolve, reject) => {
     worker.on('message', (m: FibWorkerMessage) => {
       if (m.type === 'ready') resolve();
       else if (m.type === 'failed')
         reject(new CaracalError(ErrorCodes.Internal, `Cannot start the FIB worker: ${m.message}`));
       else if (m.type === 'log') log[m.level](m.obj, m.msg);
-      else if (m.type === 'stopped') stoppedMsg?.();
+      else if (m.type === 'stopped') r.stopped?.();
     });
     worker.once('error', (e) =>
       reject(new CaracalError(ErrorCodes.Internal, `Cannot start the FIB worker: ${e.message}`)),
@@ -137,36 +140,103 @@ export async function startFibWorker(
     await worker.terminate();
     throw e;
   });
-  worker.on('error', (e) =>
-    log.warn({ event: 'fibWorkerError', err: e.message }, 'the FIB worker failed; routes stay as they are'),
-  );
+  worker.on('error', (e) => log.warn({ event: 'fibWorkerError', err: e.message }, 'the FIB worker failed'));
+  return r;
+}
+
+/** After the worker died, the next start (doubling up to the max while starts keep failing). */
+const RESTART_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
+
+/**
+ * Starts the worker and resolves once its netlink socket is open (rejects with the worker's error otherwise:
+ * not root, no netlink). From then on every batch of `feed` goes to the worker. A worker that dies (an
+ * exception in it, an out-of-memory) is started again with the feed's snapshot and no restart window (the
+ * parent knows every route it wants; what the kernel holds beyond that is swept): the routes stay in the
+ * kernel meanwhile, and changes during the gap are covered by the new snapshot.
+ * @example const fib = await startFibWorker(speaker, { protocol: 44, snapshot: '' }, log); … await fib.stop();
+ */
+export async function startFibWorker(
+  feed: RouteFeed,
+  cfg: Omit<FibWorkerConfig, 'snapshot' | 'debug'>,
+  log: FibLog,
+): Promise<FibWorker> {
+  const dataFor = (extra: Partial<FibWorkerConfig> = {}): FibWorkerConfig => ({
+    ...cfg,
+    snapshot: encodeChanges(feed.snapshot()),
+    debug: log.isLevelEnabled?.('debug') ?? true,
+    ...extra,
+  });
+  let cur: Running | undefined = await launch(dataFor(), log);
+  let stopping = false;
+  let restarts = 0;
+  let retry: NodeJS.Timeout | undefined;
+  const watch = (r: Running) => {
+    void r.gone.then(() => {
+      if (stopping || cur !== r) return;
+      cur = undefined;
+      log.warn({ event: 'fibWorkerExited' }, 'the FIB worker exited; starting a new one (routes stay meanwhile)');
+      schedule(RESTART_MS);
+    });
+  };
+  const schedule = (ms: number) => {
+    retry = setTimeout(() => {
+      retry = undefined;
+      if (stopping) return;
+      launch(dataFor({ keepStaleMs: 0 }), log).then(
+        (r) => {
+          if (stopping) return void r.worker.terminate();
+          restarts++;
+          cur = r;
+          watch(r);
+          log.info({ event: 'fibWorkerRestarted', restarts }, 'FIB worker started again');
+        },
+        (e: unknown) => {
+          log.warn({ event: 'fibWorkerRestartFailed', err: String(e) }, 'cannot start the FIB worker; retrying');
+          schedule(Math.min(ms * 2, RESTART_MAX_MS));
+        },
+      );
+    }, ms);
+    retry.unref?.();
+  };
+  watch(cur);
+  const post = (m: FibParentMessage, transfer?: ArrayBuffer[]) => {
+    if (cur && !cur.exited) cur.worker.postMessage(m, transfer);
+  };
   // The packed form when the feed has it (the speaker): typed arrays are transferred, not copied or parsed.
   const off = isPackedRouteFeed(feed)
     ? feed.onPackedChanges((b) => {
-        if (exited || b.v4Keys.length + b.other.length === 0) return;
+        if (!cur || b.v4Keys.length + b.other.length === 0) return;
         // Own buffers: a view may share its buffer with other data, and transferring detaches the buffer.
         const v4Keys = b.v4Keys.slice();
         const v4NextHops = b.v4NextHops.slice();
-        const m: FibParentMessage = { type: 'packed', v4Keys, v4NextHops, other: encodeChanges(b.other) };
-        worker.postMessage(m, [v4Keys.buffer, v4NextHops.buffer]);
+        post({ type: 'packed', v4Keys, v4NextHops, other: encodeChanges(b.other) }, [v4Keys.buffer, v4NextHops.buffer]);
       })
     : feed.onChanges((changes) => {
-        if (!exited && changes.length > 0)
-          worker.postMessage({ type: 'changes', text: encodeChanges(changes) } satisfies FibParentMessage);
+        if (changes.length > 0) post({ type: 'changes', text: encodeChanges(changes) });
       });
   return {
+    get restarts() {
+      return restarts;
+    },
+    terminateForTest() {
+      void cur?.worker.terminate();
+    },
     async stop() {
+      stopping = true;
       off();
-      if (exited) return;
-      const stopped = new Promise<void>((r) => {
-        stoppedMsg = r;
+      clearTimeout(retry);
+      const r = cur;
+      if (!r || r.exited) return;
+      const stopped = new Promise<void>((resolve) => {
+        r.stopped = resolve;
       });
-      worker.postMessage({ type: 'stop' } satisfies FibParentMessage);
-      const timer = setTimeout(() => void worker.terminate(), STOP_TIMEOUT_MS);
-      await Promise.race([stopped, gone]);
-      await worker.terminate();
+      r.worker.postMessage({ type: 'stop' } satisfies FibParentMessage);
+      const timer = setTimeout(() => void r.worker.terminate(), STOP_TIMEOUT_MS);
+      await Promise.race([stopped, r.gone]);
+      await r.worker.terminate();
       clearTimeout(timer);
-      await gone;
+      await r.gone;
     },
   };
 }
