@@ -63,6 +63,11 @@ export interface AgentRequests {
 }
 export type AgentOp = keyof AgentRequests;
 export const AGENT_OPS: readonly AgentOp[] = ['assign', 'release', 'writeEndpoint', 'deleteEndpoint', 'cni'];
+/**
+ * What a `cni` request's `env` carries: the CNI_* variables, plus the plugin-environment defaults
+ * parseNetConf reads for the node name (docs/cni.md `nodename`), which the agent's own environment need not share.
+ */
+export const isForwardedEnv = (k: string) => k.startsWith('CNI_') || k === 'CARACAL_NODENAME' || k === 'NODENAME';
 
 /** The error object an answer carries. */
 export interface AgentWireError {

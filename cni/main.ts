@@ -14,7 +14,7 @@
  * back in-process.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { AgentUnavailable, connectAgent } from './agent-client.js';
+import { AgentUnavailable, connectAgent, isForwardedEnv } from './agent-client.js';
 import { DEFAULT_AGENT_SOCKET } from './config.js';
 import { CniCode, CniError } from './errors.js';
 
@@ -53,7 +53,7 @@ export async function viaAgent(env: Record<string, string | undefined>, stdin: s
   const agent = await connectAgent(socket, { requestTimeoutMs: 130_000 });
   if (!agent) return undefined;
   const cniVars: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (k.startsWith('CNI_') && v !== undefined) cniVars[k] = v;
+  for (const [k, v] of Object.entries(env)) if (isForwardedEnv(k) && v !== undefined) cniVars[k] = v;
   try {
     const out = await agent.call('cni', { env: cniVars, stdin, netns: netnsInode() });
     return out.refused === undefined ? { stdout: out.stdout, exitCode: out.exitCode } : undefined;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type AgentClient, AgentUnavailable, connectAgent } from '../cni/agent-client.js';
 import { CniError } from '../cni/errors.js';
+import { viaAgent } from '../cni/main.js';
 import { MemoryBackend } from '../datastore/memory/backend.js';
 import { createDatastore } from '../datastore/store.js';
 import type { Datastore } from '../datastore/types.js';
@@ -180,5 +181,29 @@ describe('CniService', () => {
     const second = await CniService.start({ node: 'n1', ds, socketPath: path });
     assert.ok(statSync(path).isSocket());
     await second.close();
+  });
+
+  it('a whole DEL handed over by the plugin takes the node name from the plugin environment (CARACAL_NODENAME)', async () => {
+    await agent.call('assign', { handleId: 'net.c-env', node: 'n1', ipam: IPAM, attrs: { pod: 'p9' } });
+    // No "nodename" in the configuration: docs/cni.md says it defaults to the plugin's $CARACAL_NODENAME.
+    const stdin = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'net',
+      type: 'caracal',
+      agentSocket: sock,
+      datastore: { type: 'etcdv3' },
+      ipam: { type: 'caracal' },
+    });
+    const env = {
+      CNI_COMMAND: 'DEL',
+      CNI_CONTAINERID: 'c-env',
+      CNI_IFNAME: 'eth0',
+      CNI_ARGS: 'K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=p9',
+      CARACAL_NODENAME: 'n1',
+    };
+    const out = await viaAgent(env, stdin);
+    assert.ok(out, 'the agent ran the command');
+    assert.deepEqual(out, { stdout: '', exitCode: 0 });
+    assert.equal(await ds.get('IPAMHandle', 'net.c-env'), undefined, 'the handle is released');
   });
 });

@@ -21,6 +21,7 @@ import {
   type AgentOp,
   type AgentRequests,
   type AgentWireError,
+  isForwardedEnv,
 } from '../cni/agent-client.js';
 import { DEFAULT_AGENT_SOCKET } from '../cni/config.js';
 import { deleteEndpoint, endpointName, writeEndpoint } from '../cni/endpoint.js';
@@ -99,7 +100,7 @@ export class CniService {
             refused: `the agent runs in network namespace ${own}, the plugin in ${a.netns}`,
           };
         const env: Record<string, string> = {};
-        for (const [k, v] of Object.entries(a.env ?? {})) if (k.startsWith('CNI_') && typeof v === 'string') env[k] = v;
+        for (const [k, v] of Object.entries(a.env ?? {})) if (isForwardedEnv(k) && typeof v === 'string') env[k] = v;
         const { runPlugin } = await import('../cni/plugin.js');
         return runPlugin(env, String(a.stdin), { inAgent: local });
       },
