@@ -132,6 +132,26 @@ describe('CniService', () => {
     assert.deepEqual((await agent.call('release', { handleId: 'net.none' })).released, []);
   });
 
+  it('a connection refused for an over-long line runs none of the requests it sends afterwards', async () => {
+    // A peer that keeps its side open after the agent's FIN (allowHalfOpen) can still send.
+    const s = connect({ path: sock, allowHalfOpen: true });
+    s.on('error', () => {});
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      got += d;
+    });
+    await new Promise((r) => s.once('connect', r));
+    await new Promise((r) => s.write('x'.repeat((1 << 20) + 16), r));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.match(got, /longer than/, 'the agent refused the line');
+    const req = { id: 9, op: 'assign', handleId: 'net.after-refusal', node: 'n1', ipam: IPAM, attrs: { pod: 'px' } };
+    s.write(`\n${JSON.stringify(req)}\n`);
+    await new Promise((r) => setTimeout(r, 200));
+    s.destroy();
+    assert.equal(await ds.get('IPAMHandle', 'net.after-refusal'), undefined, 'no address taken for it');
+  });
+
   it('a request that outlives the time limit fails with AGENT_TIMEOUT (CNI 11)', async () => {
     const path = join(dir, 'slow.sock');
     const never = { autoAssign: () => new Promise(() => {}), releaseByHandle: async () => [] };

@@ -175,7 +175,10 @@ export class CniService {
     this.#conns.add(c);
     c.setEncoding('utf8');
     let buf = '';
+    let refused = false;
     c.on('data', (chunk: string) => {
+      // After an over-long line the connection is done: a peer holding its side open must not get more run.
+      if (refused) return;
       buf += chunk;
       let nl = buf.indexOf('\n');
       while (nl >= 0) {
@@ -186,6 +189,8 @@ export class CniService {
       }
       if (buf.length > MAX_LINE) {
         this.#reply(c, undefined, undefined, badRequest(`a request line is longer than ${MAX_LINE} bytes`));
+        refused = true;
+        buf = '';
         c.end();
       }
     });
