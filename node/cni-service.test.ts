@@ -174,6 +174,41 @@ describe('CniService', () => {
     }
   });
 
+  it('a release after an assign that timed out waits for it, so the late assign does not leave its address behind', async () => {
+    const path = join(dir, 'late.sock');
+    const { Ipam: RealIpam } = await import('../ipam/index.js');
+    const real = new RealIpam(ds, { node: 'n1' });
+    const late = {
+      autoAssign: async (r: Parameters<Ipam['autoAssign']>[0]) => {
+        await new Promise((res) => setTimeout(res, 150));
+        return real.autoAssign(r);
+      },
+      releaseByHandle: (h: string) => real.releaseByHandle(h),
+    };
+    const svc2 = await CniService.start({
+      node: 'n1',
+      ds,
+      socketPath: path,
+      requestTimeoutMs: 50,
+      ipam: late as unknown as Ipam,
+    });
+    const c = (await connectAgent(path)) as AgentClient;
+    try {
+      await assert.rejects(c.call('assign', { handleId: 'net.late', node: 'n1', ipam: IPAM, attrs: {} }), /longer/);
+      // The plugin's undo of the failed ADD: release by handle (it may time out too; it still runs).
+      await c.call('release', { handleId: 'net.late' }).catch(() => undefined);
+    } finally {
+      c.close();
+      await svc2.close();
+    }
+    await new Promise((res) => setTimeout(res, 100));
+    assert.equal(await ds.get('IPAMHandle', 'net.late'), undefined, 'the handle is gone');
+    const held = (await ds.list('IPAMBlock')).items.flatMap((b) =>
+      b.spec.allocations.filter((a) => a !== null && b.spec.attributes[a]?.handle_id === 'net.late'),
+    );
+    assert.deepEqual(held, [], 'no address left allocated to it');
+  });
+
   it('the client: nothing listening → undefined; a dropped connection → AgentUnavailable', async () => {
     assert.equal(await connectAgent(join(dir, 'absent.sock')), undefined);
     assert.equal(await connectAgent(''), undefined);

@@ -57,6 +57,8 @@ export class CniService {
   readonly #server: Server;
   readonly #conns = new Set<Socket>();
   readonly #inflight = new Set<Promise<unknown>>();
+  /** The last assign or release of each handle, for #perHandle. */
+  readonly #byHandle = new Map<string, Promise<void>>();
   readonly #handlers: { [K in AgentOp]: Handler<K> };
   readonly #node: string;
   readonly #timeoutMs: number;
@@ -73,9 +75,9 @@ export class CniService {
     this.#handlers = {
       assign: async (a) => {
         this.#sameNode(a.node);
-        return assignWith(ipam, a.ipam, a.node, a.handleId, a.attrs);
+        return this.#perHandle(a.handleId, () => assignWith(ipam, a.ipam, a.node, a.handleId, a.attrs));
       },
-      release: async (a) => ({ released: await ipam.releaseByHandle(a.handleId) }),
+      release: async (a) => ({ released: await this.#perHandle(a.handleId, () => ipam.releaseByHandle(a.handleId)) }),
       writeEndpoint: async (a) => {
         this.#sameNode(a.node);
         return { name: await writeEndpoint(ds, a) };
@@ -160,6 +162,24 @@ export class CniService {
     for (const c of this.#conns) c.destroy();
     await closed;
     rmSync(this.socketPath, { force: true });
+  }
+
+  /**
+   * Run assign and release of one handle in arrival order. An assign the caller gave up on (AGENT_TIMEOUT)
+   * keeps running; the release the plugin's undo then sends must come after it, or the late assign's address
+   * stays allocated with no pod (and its handle already deleted).
+   */
+  #perHandle<T>(handleId: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.#byHandle.get(handleId) ?? Promise.resolve()).then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#byHandle.set(handleId, tail);
+    void tail.then(() => {
+      if (this.#byHandle.get(handleId) === tail) this.#byHandle.delete(handleId);
+    });
+    return run;
   }
 
   #sameNode(node: unknown): void {
