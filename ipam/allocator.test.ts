@@ -161,6 +161,34 @@ describe('Ipam', () => {
     }
   });
 
+  it('`autoAssign()` is all or nothing when borrowing: a failed write to a second block gives back the first', async () => {
+    // Two /31 blocks, one free address in each (nodes a and b hold the others); node c borrows both.
+    const ds = await storeWith([{ name: 'p4', cidr: '10.0.0.0/30', blockSize: 31 }], {
+      strictAffinity: false,
+      autoAllocateBlocks: true,
+    });
+    await new Ipam(ds).autoAssign(req('h.a', 'a'));
+    await new Ipam(ds).autoAssign(req('h.b', 'b'));
+    let blockWrites = 0;
+    const failing = new Proxy(ds, {
+      get(target, prop, receiver) {
+        if (prop === 'update')
+          return (kind: string, obj: unknown) => {
+            if (kind === 'IPAMBlock' && ++blockWrites === 2)
+              return Promise.reject(new Error('injected: etcd went away'));
+            return (target.update as (k: string, o: unknown) => Promise<unknown>)(kind, obj);
+          };
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    await assert.rejects(new Ipam(failing, { cacheTtlMs: 0 }).autoAssign(req('h.c', 'c', 2)), /injected/);
+    for (const b of (await ds.list('IPAMBlock')).items) {
+      const holders = b.spec.allocations.filter((x) => x !== null).map((x) => b.spec.attributes[x]?.handle_id);
+      assert.ok(!holders.includes('h.c'), `${b.spec.cidr} still holds an address for h.c: ${holders}`);
+    }
+  });
+
   it('`releaseEmptyBlocks()` keeps the node`s last block; `releaseNodeAffinities()` drops all', async () => {
     const ds = await storeWith([{ name: 'p4', cidr: '10.0.0.0/24', blockSize: 30 }]);
     const ipam = new Ipam(ds);

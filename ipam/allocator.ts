@@ -332,10 +332,9 @@ export class Ipam {
       const ownOfFamily = [...own.values()].filter((b) => parseCidr(b.spec.cidr).family === family).length;
       if (cfg.autoAllocateBlocks && ownOfFamily < cap && (await this.#claimAny(pools, req.node))) continue;
       if (!cfg.strictAffinity) {
-        const got = await this.#borrow(pools, n - out.length, req, attrs);
+        const got = await this.#borrow(pools, n - out.length, req, attrs, held);
         if (got.length > 0) {
           out.push(...got);
-          held.push(...got);
           continue;
         }
       }
@@ -439,6 +438,8 @@ export class Ipam {
     n: number,
     req: AutoAssignRequest,
     attrs: Record<string, string>,
+    /** Every address taken is added here at once, so a later block's failure still rolls it back. */
+    held: AssignedIp[],
   ): Promise<AssignedIp[]> {
     // The slow path of an exhausted node: one list of all blocks (never on the common path).
     const all = (await this.#ds.list('IPAMBlock')).items;
@@ -457,6 +458,7 @@ export class Ipam {
           undefined,
         );
         out.push(...got);
+        held.push(...got);
       }
     }
     if (out.length > 0) {
