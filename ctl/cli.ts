@@ -23,9 +23,13 @@ Commands:
   delete -f FILE         delete every resource named in a YAML/JSON file
   ipam show [--show-blocks] [-o table|json]      pools, blocks per node, utilisation
   ipam show --ip IP [--ip IP ...]                who holds an address (handle, pod, node, sequence number)
-  ipam check [--grace 15m] [-o table|json]       leaks, duplicates, inconsistent affinities/handles (exit 1 on a problem)
+  ipam check [--grace 15m] [--node-list-authoritative] [-o table|json]
+                                                 leaks, duplicates, inconsistent affinities/handles (exit 1 on a problem)
   ipam release --ip IP [--ip IP ...] [--seq N] | --handle ID
-  ipam gc [--grace 15m] [--dry-run]              release leaked addresses (report only with --dry-run)
+  ipam gc [--grace 15m] [--dry-run] [--node-list-authoritative]
+                                                 release leaked addresses (report only with --dry-run); a node
+                                                 missing from the Node list counts as gone only on Kubernetes
+                                                 or with --node-list-authoritative
   bgp peers  --server URL [-o table|json]                    BGP sessions of a speaker (its status API)
   bgp routes --server URL [--prefix P] [--limit N] [-o table|json]   its Loc-RIB
   version
@@ -44,6 +48,7 @@ interface Flags {
   showBlocks?: boolean;
   grace?: string;
   dryRun?: boolean;
+  nodeListAuthoritative?: boolean;
   ip?: string[];
   seq?: string;
   handle?: string;
@@ -66,6 +71,7 @@ export function parseFlags(args: readonly string[]): Flags {
     else if (a === '--limit') f.limit = value();
     else if (a === '--show-blocks') f.showBlocks = true;
     else if (a === '--dry-run') f.dryRun = true;
+    else if (a === '--node-list-authoritative') f.nodeListAuthoritative = true;
     else if (a === '--grace') f.grace = value();
     else if (a === '--ip') f.ip = [...(f.ip ?? []), value()];
     else if (a === '--seq') f.seq = value();

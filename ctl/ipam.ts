@@ -12,6 +12,7 @@ export interface IpamFlags {
   showBlocks?: boolean;
   grace?: string;
   dryRun?: boolean;
+  nodeListAuthoritative?: boolean;
   ip?: string[];
   seq?: string;
   handle?: string;
@@ -133,6 +134,7 @@ export function renderGc(r: GcResult, dryRun: boolean): string {
 /** Runs one `ipam` subcommand; returns the exit status. */
 export async function runIpam(store: Datastore, what: string | undefined, f: IpamFlags): Promise<number> {
   const graceMs = f.grace === undefined ? DEFAULT_LEAK_GRACE_MS : parseDuration(f.grace);
+  const nodes = f.nodeListAuthoritative ? { nodeListAuthoritative: true } : {};
   const print = (table: string, data: unknown) =>
     console.log(f.output === 'json' ? JSON.stringify(data, null, 2) : table);
   if (what === 'show' && f.ip?.length) {
@@ -148,18 +150,18 @@ export async function runIpam(store: Datastore, what: string | undefined, f: Ipa
     return 0;
   }
   if (what === 'show') {
-    const c = await checkIpam(store, { gracePeriodMs: graceMs });
+    const c = await checkIpam(store, { gracePeriodMs: graceMs, ...nodes });
     print(renderShow(c, f.showBlocks ?? false), { pools: c.pools, blocks: c.blocks });
     return 0;
   }
   if (what === 'check') {
-    const c = await checkIpam(store, { gracePeriodMs: graceMs });
+    const c = await checkIpam(store, { gracePeriodMs: graceMs, ...nodes });
     print(renderCheck(c, graceMs), { problems: c.problems, warnings: c.warnings, leaks: c.leaks });
     return c.problems.length === 0 ? 0 : 1;
   }
   if (what === 'gc') {
     const ipam = new Ipam(store);
-    let r = await gcIpam(store, { gracePeriodMs: graceMs, dryRun: f.dryRun ?? false, ipam });
+    let r = await gcIpam(store, { gracePeriodMs: graceMs, dryRun: f.dryRun ?? false, ipam, ...nodes });
     if (!f.dryRun && r.released.length > 0) {
       // Handles emptied by this pass are removed by a second one.
       const again = await gcIpam(store, { gracePeriodMs: graceMs, ipam });

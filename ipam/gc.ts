@@ -107,6 +107,13 @@ export interface IpamCheck {
 export interface CheckOptions {
   clock?: Clock;
   gracePeriodMs?: number;
+  /**
+   * Whether the store's node list names every node, so that a node missing from it is gone (its addresses
+   * leaked at once, its affinities released). Default: on the kubernetes driver (the API server's Nodes);
+   * off elsewhere, where Node objects may exist for some nodes only (made by hand, say) and a missing one
+   * proves nothing.
+   */
+  nodeListAuthoritative?: boolean;
 }
 
 const NEVER = Number.POSITIVE_INFINITY;
@@ -149,9 +156,12 @@ export async function checkIpam(ds: Datastore, opts: CheckOptions = {}): Promise
     problems.push({ kind: 'block', message: `${bad.key} is invalid: ${bad.error.message}` });
   }
 
-  // Nodes we know of; empty when the store keeps none (an etcd lab), and then no node counts as gone.
+  // Nodes we know of; empty when the store keeps none (an etcd lab), and then no node counts as gone. Only an
+  // authoritative list can say a node is gone (see CheckOptions.nodeListAuthoritative).
   const knownNodes = new Set([...(nodes ?? []), ...(k8sNodes ?? [])].map((n) => n.metadata.name));
-  const nodeGone = (n: string | undefined) => n !== undefined && knownNodes.size > 0 && !knownNodes.has(n);
+  const authoritative = opts.nodeListAuthoritative ?? ds.driver === 'kubernetes';
+  const nodeGone = (n: string | undefined) =>
+    authoritative && n !== undefined && knownNodes.size > 0 && !knownNodes.has(n);
 
   // Which pod's endpoint lists which address.
   const wepByIp = new Map<string, WorkloadEndpoint[]>();
