@@ -4,7 +4,8 @@
  * exec'd as a runtime does).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -232,10 +233,21 @@ describe('CniService', () => {
     await assert.rejects(CniService.start({ node: 'n1', ds, socketPath: path }), /another process is listening/);
     await first.close();
     assert.throws(() => statSync(path), /ENOENT/);
-    writeFileSync(path, ''); // what a crashed agent leaves (a file nobody answers on)
+    // What a crashed agent leaves: a socket file nobody answers on (bound, never listened, its process gone).
+    const made = spawnSync('python3', [
+      '-c',
+      `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(path)})`,
+    ]);
+    assert.equal(made.status, 0, String(made.stderr));
+    assert.ok(statSync(path).isSocket());
     const second = await CniService.start({ node: 'n1', ds, socketPath: path });
     assert.ok(statSync(path).isSocket());
     await second.close();
+    // A regular file is not replaced: a mistyped --cni-socket must not delete someone's file.
+    const file = join(dir, 'not-a-socket');
+    writeFileSync(file, 'precious');
+    await assert.rejects(CniService.start({ node: 'n1', ds, socketPath: file }), /is not a socket/);
+    assert.equal(readFileSync(file, 'utf8'), 'precious');
   });
 
   it('a whole DEL handed over by the plugin takes the node name from the plugin environment (CARACAL_NODENAME)', async () => {

@@ -12,7 +12,7 @@
  * Left out on purpose: authentication beyond the socket's mode (the plugin runs as root on the node), and
  * any command but these four; CHECK, GC and STATUS stay in the plugin.
  */
-import { chmodSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import {
@@ -123,6 +123,13 @@ export class CniService {
     const path = opts.socketPath ?? DEFAULT_AGENT_SOCKET;
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
     if (existsSync(path)) {
+      // Only ever replace a socket: a regular file there is a mistyped --cni-socket, not a crashed agent's.
+      if (!lstatSync(path).isSocket())
+        throw new CaracalError(
+          ErrorCodes.InvalidConfig,
+          `Cannot serve the CNI plugin on "${path}": it exists and is not a socket`,
+          { details: { socketPath: path } },
+        );
       if (await answers(path))
         throw new CaracalError(
           ErrorCodes.InvalidConfig,
