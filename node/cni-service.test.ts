@@ -17,7 +17,7 @@ import { MemoryBackend } from '../datastore/memory/backend.js';
 import { createDatastore } from '../datastore/store.js';
 import type { Datastore } from '../datastore/types.js';
 import type { Ipam } from '../ipam/index.js';
-import { CniService } from './cni-service.js';
+import { CniService, inOrder } from './cni-service.js';
 
 const IPAM = { assignIpv4: true, assignIpv6: false, ipv4Pools: [], ipv6Pools: [] };
 const POD = { namespace: 'ns1', name: 'p1', fromOrchestrator: true };
@@ -272,5 +272,31 @@ describe('CniService', () => {
     assert.ok(out, 'the agent ran the command');
     assert.deepEqual(out, { stdout: '', exitCode: 0 });
     assert.equal(await ds.get('IPAMHandle', 'net.c-env'), undefined, 'the handle is released');
+  });
+});
+
+describe('inOrder() (per-handle and per-attachment ordering in the agent)', () => {
+  it('runs work under one key one after another, under other keys at once; a failure does not block the chain', async () => {
+    const chains = new Map<string, Promise<void>>();
+    const log: string[] = [];
+    const step =
+      (name: string, ms: number, fail = false) =>
+      async () => {
+        log.push(`${name}>`);
+        await new Promise((r) => setTimeout(r, ms));
+        log.push(`<${name}`);
+        if (fail) throw new Error(name);
+        return name;
+      };
+    const a1 = inOrder(chains, 'a', step('a1', 40, true));
+    const a2 = inOrder(chains, 'a', step('a2', 5));
+    const b1 = inOrder(chains, 'b', step('b1', 10));
+    await assert.rejects(a1, /a1/);
+    assert.equal(await a2, 'a2');
+    assert.equal(await b1, 'b1');
+    assert.ok(log.indexOf('<a1') < log.indexOf('a2>'), `a2 starts after a1 ends: ${log.join(' ')}`);
+    assert.ok(log.indexOf('b1>') < log.indexOf('<a1'), `b1 does not wait for a1: ${log.join(' ')}`);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(chains.size, 0, 'idle keys are dropped');
   });
 });

@@ -59,6 +59,7 @@ export class CniService {
   readonly #inflight = new Set<Promise<unknown>>();
   /** The last assign or release of each handle, for #perHandle. */
   readonly #byHandle = new Map<string, Promise<void>>();
+  readonly #byAttachment = new Map<string, Promise<void>>();
   readonly #handlers: { [K in AgentOp]: Handler<K> };
   readonly #node: string;
   readonly #timeoutMs: number;
@@ -104,7 +105,11 @@ export class CniService {
         const env: Record<string, string> = {};
         for (const [k, v] of Object.entries(a.env ?? {})) if (isForwardedEnv(k) && typeof v === 'string') env[k] = v;
         const { runPlugin } = await import('../cni/plugin.js');
-        return runPlugin(env, String(a.stdin), { inAgent: local });
+        // Commands for one attachment run in arrival order: a DEL sent while its ADD still runs here (the
+        // plugin gave up waiting, a long policy wait) must come after it, or the ADD would build what the DEL
+        // already tore down.
+        const key = `${env.CNI_CONTAINERID ?? ''}\u0000${env.CNI_IFNAME ?? ''}`;
+        return inOrder(this.#byAttachment, key, () => runPlugin(env, String(a.stdin), { inAgent: local }));
       },
     };
     const local: AgentClient = {
@@ -177,16 +182,7 @@ export class CniService {
    * stays allocated with no pod (and its handle already deleted).
    */
   #perHandle<T>(handleId: string, fn: () => Promise<T>): Promise<T> {
-    const run = (this.#byHandle.get(handleId) ?? Promise.resolve()).then(fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#byHandle.set(handleId, tail);
-    void tail.then(() => {
-      if (this.#byHandle.get(handleId) === tail) this.#byHandle.delete(handleId);
-    });
-    return run;
+    return inOrder(this.#byHandle, handleId, fn);
   }
 
   #sameNode(node: unknown): void {
@@ -275,6 +271,20 @@ export class CniService {
     const line = err === undefined ? { id, result } : { id, error: wireError(err) };
     c.write(`${JSON.stringify(line)}\n`);
   }
+}
+
+/** Runs `fn` after everything queued under `key` in `chains` has settled; the chain entry is dropped when idle. */
+export function inOrder<T>(chains: Map<string, Promise<void>>, key: string, fn: () => Promise<T>): Promise<T> {
+  const run = (chains.get(key) ?? Promise.resolve()).then(fn);
+  const tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  chains.set(key, tail);
+  void tail.then(() => {
+    if (chains.get(key) === tail) chains.delete(key);
+  });
+  return run;
 }
 
 /** The inode of this process's network namespace (what `ip netns identify` compares), if readable. */
