@@ -19,8 +19,11 @@
  * handle write and the block write leaves, and `gcIpam()` removes the empty ones after the grace period.
  *
  * `gcIpam()` releases confirmed leaks through the allocator, with the sequence number observed, so an
- * address freed and reused between the scan and the release stays with its new owner; a handle is released
- * only when every one of its addresses is a confirmed leak (all or none, as Calico does). It then releases the
+ * address freed and reused between the scan and the release stays with its new owner. While any of a
+ * handle's leak candidates is still inside its grace period, none of that handle's addresses is released
+ * (an ADD may still be writing its endpoint); an address that a live endpoint lists is never a leak, so a
+ * handle's confirmed leaks go even when another of its addresses is live (a dual-stack pod whose endpoint
+ * lists one family only, say). It then releases the
  * block affinities of nodes that no longer exist (their empty blocks go; the others lose their owner and go
  * with their last address), deletes handles left empty, and finishes half-done claims.
  */
@@ -427,7 +430,7 @@ export async function checkIpam(ds: Datastore, opts: CheckOptions = {}): Promise
 }
 
 export interface GcResult {
-  /** Confirmed leaks considered (all-or-none per handle applied). */
+  /** Confirmed leaks considered (handles with a candidate still in its grace period left out). */
   candidates: LeakCandidate[];
   released: string[];
   /** Refused at release time: reused since the scan. */
@@ -448,7 +451,7 @@ export async function gcIpam(
   opts: CheckOptions & { dryRun?: boolean; ipam?: Ipam; check?: IpamCheck } = {},
 ): Promise<GcResult> {
   const check = opts.check ?? (await checkIpam(ds, opts));
-  // All or none per handle: a handle with one live (or not yet confirmed) address keeps all of them.
+  // A handle with a leak candidate still inside the grace period keeps all its addresses for now.
   const blocked = new Set<string | undefined>();
   const byHandle = new Map<string | undefined, LeakCandidate[]>();
   for (const l of check.leaks) {
