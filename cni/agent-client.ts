@@ -38,6 +38,7 @@ export interface AgentRequests {
       hostIfname: string;
       podMac: string;
       ipNetworks: string[];
+      network?: string | undefined;
     };
     result: { name: string };
   };

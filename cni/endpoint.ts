@@ -24,6 +24,9 @@ export async function openDatastore(conf: NetConf): Promise<Datastore> {
   return datastoreFromEnv(env);
 }
 
+/** The label naming the CNI network an endpoint belongs to. */
+export const NETWORK_LABEL = 'caracal.io/network';
+
 export interface EndpointFacts {
   node: string;
   pod: PodIdentity;
@@ -32,6 +35,8 @@ export interface EndpointFacts {
   hostIfname: string;
   podMac: string;
   ipNetworks: string[];
+  /** The CNI network's name (the configuration's `name`): GC of one network leaves another's endpoints. */
+  network?: string | undefined;
 }
 
 export async function endpointName(f: { node: string; pod: PodIdentity; ifname: string }): Promise<string> {
@@ -58,6 +63,7 @@ export async function writeEndpoint(ds: Datastore, f: EndpointFacts): Promise<st
   }
   labels['caracal.io/namespace'] = f.pod.namespace;
   labels['caracal.io/orchestrator'] = f.pod.fromOrchestrator ? 'k8s' : 'cni';
+  if (f.network) labels[NETWORK_LABEL] = f.network;
   const obj = {
     apiVersion: CARACAL_API_VERSION,
     kind: 'WorkloadEndpoint' as const,

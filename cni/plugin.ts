@@ -20,7 +20,14 @@ import {
   SUPPORTED_VERSIONS,
 } from './config.js';
 import { check, GATEWAY_V4, GATEWAY_V6, HOST_VETH_MAC, hostVethName, setUp, tearDown } from './dataplane.js';
-import { deleteEndpoint, type EndpointFacts, endpointName, openDatastore, writeEndpoint } from './endpoint.js';
+import {
+  deleteEndpoint,
+  type EndpointFacts,
+  endpointName,
+  NETWORK_LABEL,
+  openDatastore,
+  writeEndpoint,
+} from './endpoint.js';
 import { CniCode, CniError, toCniError } from './errors.js';
 import { type Assigned, assign, execIpam, handleIdOf, release, releaseHandle } from './ipam.js';
 import { waitForPolicy } from './policy-wait.js';
@@ -144,6 +151,7 @@ async function add(env: CniEnv, conf: NetConf, inAgent?: AgentClient): Promise<R
         hostIfname,
         podMac: plumbed.podMac,
         ipNetworks: cniIps.map((i) => i.address),
+        network: conf.name,
       };
       undo.push(() => steps.deleteEndpoint(facts));
       const name = await steps.writeEndpoint(facts);
@@ -254,6 +262,9 @@ async function gc(env: CniEnv, conf: NetConf): Promise<void> {
     for (const ep of items) {
       const s = ep.spec;
       if (s.node !== conf.nodename || !s.containerID) continue;
+      // Another CNI network's endpoint (one written before the label existed counts as this network's).
+      const network = ep.metadata.labels?.[NETWORK_LABEL];
+      if (network !== undefined && network !== conf.name) continue;
       if (keep.has(`${s.containerID}/${s.endpoint}`)) continue;
       tearDown(s.containerID, s.interfaceName);
       if (conf.ipam.type === 'caracal') await releaseHandle(conf, `${conf.name}.${s.containerID}`, ds.get);
