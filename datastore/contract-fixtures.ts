@@ -4,8 +4,7 @@
  * objects that are not (to plant with `ContractHarness.putRaw`).
  */
 import type { ResourceOf } from '../model/kinds.js';
-
-const API_VERSION = 'crd.caracal.dev/v1';
+import { CARACAL_API_VERSION } from '../model/resource.js';
 
 /** A distinct, canonical IPv4 /24 for index `i` (0 ≤ i < 65536): 10.<hi>.<lo>.0/24. */
 export function poolCidrV4(i: number): string {
@@ -22,7 +21,7 @@ export interface SamplePoolOpts {
 /** A valid IPPool with every spec field spelled out, so it equals what a read returns (defaults applied). */
 export function sampleIPPool(name: string, opts: SamplePoolOpts = {}): ResourceOf<'IPPool'> {
   return {
-    apiVersion: API_VERSION,
+    apiVersion: CARACAL_API_VERSION,
     kind: 'IPPool',
     metadata: {
       name,
@@ -59,7 +58,7 @@ export function sampleWorkloadEndpoint(
 ): ResourceOf<'WorkloadEndpoint'> {
   const node = opts.node ?? 'node-1';
   return {
-    apiVersion: API_VERSION,
+    apiVersion: CARACAL_API_VERSION,
     kind: 'WorkloadEndpoint',
     metadata: {
       name: `${node}-k8s-${pod}-eth0`,
@@ -83,7 +82,7 @@ export function sampleWorkloadEndpoint(
 /** A raw IPPool that fails validation at `spec` (not an object) under any schema; for `putRaw`. */
 export function invalidRawIPPool(name: string, labels?: Record<string, string>): Record<string, unknown> {
   return {
-    apiVersion: API_VERSION,
+    apiVersion: CARACAL_API_VERSION,
     kind: 'IPPool',
     metadata: { name, ...(labels ? { labels } : {}) },
     spec: 'not-an-object',

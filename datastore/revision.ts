@@ -7,10 +7,6 @@ import type { Revision } from './types.js';
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
 
-export function isOrderedRevision(r: Revision): boolean {
-  return DECIMAL.test(r);
-}
-
 /**
  * Negative when `a` is older than `b`, 0 when equal, positive when newer; `undefined` when either is not a
  * canonical decimal (an opaque revision we cannot order: callers then skip ordering-based logic).

@@ -67,7 +67,6 @@ function parseArgs(args: readonly string[]): Parsed {
 }
 
 /** Aligned columns, two spaces apart; the first row is the header. */
-export const table = formatColumns;
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
@@ -76,14 +75,14 @@ export function formatStatus(s: LabStatus): string {
   const out: string[] = [];
   if (s.nodes.length)
     out.push(
-      table([
+      formatColumns([
         ['NODE', 'NAMESPACE', 'ADDRESSES'],
         ...s.nodes.map((n) => [n.name, n.netns, n.addresses.join(', ') || '-']),
       ]),
     );
   if (s.pods.length)
     out.push(
-      table([
+      formatColumns([
         ['POD', 'NODE', 'ADDRESS', 'HOST VETH'],
         ...s.pods.map((p) => [p.name, p.node, p.ips.join(', '), p.hostVeth]),
       ]),
@@ -97,10 +96,12 @@ export function formatStatus(s: LabStatus): string {
         rows.push([...(i === 0 ? head : head.map(() => '')), x.peer, x.info ? `${x.state} (${x.info})` : x.state]);
       });
     }
-    out.push(table(rows));
+    out.push(formatColumns(rows));
   }
   if (s.lans.length)
-    out.push(table([['LAN', 'NAMESPACE', 'MEMBERS'], ...s.lans.map((l) => [l.name, l.netns, l.members.join(', ')])]));
+    out.push(
+      formatColumns([['LAN', 'NAMESPACE', 'MEMBERS'], ...s.lans.map((l) => [l.name, l.netns, l.members.join(', ')])]),
+    );
   if (s.etcd) out.push(`etcd: ${s.etcd.endpoints.join(', ')}${s.etcd.netns ? ` (in ${s.etcd.netns})` : ''}`);
   const t = s.timingsMs;
   const phases = Object.entries(t)
@@ -192,7 +193,7 @@ async function status(p: Parsed, stateRoot: string | undefined): Promise<number>
         String(s.topology.routers.length),
       ];
     });
-    console.log(table([['LAB', 'PHASE', 'NODES', 'PODS', 'ROUTERS'], ...rows]));
+    console.log(formatColumns([['LAB', 'PHASE', 'NODES', 'PODS', 'ROUTERS'], ...rows]));
     return 0;
   }
   const s = await Lab.open(name, opts).status();

@@ -19,18 +19,17 @@ import { WorkloadEndpoint } from './workload-endpoint.js';
 
 const ours = <K extends string, S extends z.ZodType>(
   key: K,
-  kind: string,
   plural: string,
   schema: S,
   opts: { shortNames?: string[]; namespaced?: boolean; printerColumns?: PrinterColumn[] } = {},
 ) =>
   ({
     key,
-    kind,
+    kind: key,
     group: CARACAL_GROUP,
     version: CARACAL_VERSION,
     plural,
-    singular: kind.toLowerCase(),
+    singular: key.toLowerCase(),
     shortNames: opts.shortNames ?? [],
     namespaced: opts.namespaced ?? false,
     native: false,
@@ -43,7 +42,7 @@ const col = (name: string, jsonPath: string, type: PrinterColumn['type'] = 'stri
   priority === 0 ? { name, type, jsonPath } : { name, type, jsonPath, priority };
 
 export const KINDS = {
-  IPPool: ours('IPPool', 'IPPool', 'ippools', IPPool, {
+  IPPool: ours('IPPool', 'ippools', IPPool, {
     printerColumns: [
       col('CIDR', '.spec.cidr'),
       col('Block Size', '.spec.blockSize', 'integer'),
@@ -53,25 +52,25 @@ export const KINDS = {
       col('NAT Outgoing', '.spec.natOutgoing', 'boolean', 1),
     ],
   }),
-  IPAMBlock: ours('IPAMBlock', 'IPAMBlock', 'ipamblocks', IPAMBlock, {
+  IPAMBlock: ours('IPAMBlock', 'ipamblocks', IPAMBlock, {
     printerColumns: [col('CIDR', '.spec.cidr'), col('Affinity', '.spec.affinity')],
   }),
-  BlockAffinity: ours('BlockAffinity', 'BlockAffinity', 'blockaffinities', BlockAffinity, {
+  BlockAffinity: ours('BlockAffinity', 'blockaffinities', BlockAffinity, {
     printerColumns: [col('Node', '.spec.node'), col('CIDR', '.spec.cidr'), col('State', '.spec.state')],
   }),
-  IPAMHandle: ours('IPAMHandle', 'IPAMHandle', 'ipamhandles', IPAMHandle, {
+  IPAMHandle: ours('IPAMHandle', 'ipamhandles', IPAMHandle, {
     printerColumns: [col('Handle', '.spec.handleID')],
   }),
-  IPAMConfig: ours('IPAMConfig', 'IPAMConfig', 'ipamconfigs', IPAMConfig, {
+  IPAMConfig: ours('IPAMConfig', 'ipamconfigs', IPAMConfig, {
     printerColumns: [
       col('Strict Affinity', '.spec.strictAffinity', 'boolean'),
       col('Max Blocks', '.spec.maxBlocksPerHost', 'integer'),
     ],
   }),
-  BGPConfiguration: ours('BGPConfiguration', 'BGPConfiguration', 'bgpconfigurations', BGPConfiguration, {
+  BGPConfiguration: ours('BGPConfiguration', 'bgpconfigurations', BGPConfiguration, {
     printerColumns: [col('AS', '.spec.asNumber', 'integer'), col('Mesh', '.spec.nodeToNodeMeshEnabled', 'boolean')],
   }),
-  BGPPeer: ours('BGPPeer', 'BGPPeer', 'bgppeers', BGPPeer, {
+  BGPPeer: ours('BGPPeer', 'bgppeers', BGPPeer, {
     printerColumns: [
       col('Peer IP', '.spec.peerIP'),
       col('AS', '.spec.asNumber', 'integer'),
@@ -80,8 +79,8 @@ export const KINDS = {
       col('Node Selector', '.spec.nodeSelector', 'string', 1),
     ],
   }),
-  FelixConfiguration: ours('FelixConfiguration', 'FelixConfiguration', 'felixconfigurations', FelixConfiguration),
-  Node: ours('Node', 'Node', 'nodes', Node, {
+  FelixConfiguration: ours('FelixConfiguration', 'felixconfigurations', FelixConfiguration),
+  Node: ours('Node', 'nodes', Node, {
     shortNames: ['cnode'],
     printerColumns: [
       col('IPv4', '.spec.bgp.ipv4Address'),
@@ -90,7 +89,7 @@ export const KINDS = {
       col('RR Cluster', '.spec.bgp.routeReflectorClusterID', 'string', 1),
     ],
   }),
-  WorkloadEndpoint: ours('WorkloadEndpoint', 'WorkloadEndpoint', 'workloadendpoints', WorkloadEndpoint, {
+  WorkloadEndpoint: ours('WorkloadEndpoint', 'workloadendpoints', WorkloadEndpoint, {
     shortNames: ['wep'],
     namespaced: true,
     printerColumns: [

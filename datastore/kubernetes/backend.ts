@@ -38,6 +38,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { CaracalError, describeError, type ErrorCode, ErrorCodes } from '../../common/errors.js';
 import { apiVersionOf, type KindInfo } from '../../model/kind.js';
+import { objectLabel } from '../errors.js';
 import type { Backend, ListOptions, RawObject, RawWatchHandlers, Revision } from '../types.js';
 import { ApiClient, type ApiResponse } from './api-client.js';
 
@@ -69,7 +70,6 @@ const DELETE_ATTEMPTS = 5;
 
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 const metaOf = (v: Json): Json => (isObject(v.metadata) ? v.metadata : {});
-const where = (name: string, ns: string | undefined) => (ns === undefined ? name : `${ns}/${name}`);
 
 /** Create the kubernetes driver. It opens no connection until the first call. */
 export function createKubernetesBackend(opts: KubernetesBackendOptions = {}): Backend {
@@ -113,7 +113,7 @@ class KubernetesBackend implements Backend {
   }
 
   async get(kind: KindInfo, name: string, namespace?: string): Promise<RawObject | undefined> {
-    const what = `get ${kind.kind} "${where(name, namespace)}"`;
+    const what = `get ${objectLabel(kind, name, namespace)}`;
     const res = await this.#call(what, 'GET', itemPath(kind, name, namespace));
     if (res.status === 200) return toRaw(kind, res.body, what);
     if (objectMissing(res, name)) return undefined;
@@ -268,7 +268,7 @@ class KubernetesBackend implements Backend {
     const meta = metaOf(value);
     const name = String(meta.name ?? '');
     const ns = namespaceOf(kind, meta, `create ${kind.kind} "${name}"`);
-    const what = `create ${kind.kind} "${where(name, ns)}"`;
+    const what = `create ${objectLabel(kind, name, ns)}`;
     const { resourceVersion: _rv, ...rest } = meta;
     const body = { ...value, apiVersion: apiVersionOf(kind), kind: kind.kind, metadata: rest };
     const res = await this.#call(what, 'POST', collectionPath(kind, ns), { body });
@@ -280,7 +280,7 @@ class KubernetesBackend implements Backend {
     const meta = metaOf(value);
     const name = String(meta.name ?? '');
     const ns = namespaceOf(kind, meta, `update ${kind.kind} "${name}"`);
-    const what = `update ${kind.kind} "${where(name, ns)}"`;
+    const what = `update ${objectLabel(kind, name, ns)}`;
     const body = {
       ...value,
       apiVersion: apiVersionOf(kind),
@@ -299,7 +299,7 @@ class KubernetesBackend implements Backend {
     expectedRevision?: Revision,
   ): Promise<RawObject> {
     const ns = kind.namespaced ? namespace : undefined;
-    const what = `delete ${kind.kind} "${where(name, ns)}"`;
+    const what = `delete ${objectLabel(kind, name, ns)}`;
     const path = itemPath(kind, name, ns);
     const options = (rv: Revision | undefined) =>
       rv === undefined
