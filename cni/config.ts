@@ -4,6 +4,7 @@
  * a CniError with the spec's code (4 invalid environment, 6 decode failure, 7 invalid configuration) and a
  * message that names the key. docs/cni.md documents every key.
  */
+import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { CniCode, CniError } from './errors.js';
 
@@ -13,6 +14,18 @@ export const DEFAULT_POLICY_TIMEOUT_MS = 10_000;
 export const DEFAULT_POLICY_STATUS_DIR = '/run/caracal/endpoint-status';
 /** Where `caracal node` serves the plugin (node/cni-service.ts); `"agentSocket": ""` turns it off. */
 export const DEFAULT_AGENT_SOCKET = '/run/caracal/cni.sock';
+
+/**
+ * The inode of this process's network namespace (what `ip netns identify` compares), if readable: the plugin
+ * sends it with a whole command, and the agent takes only commands from its own namespace.
+ */
+export function netnsInode(): number | undefined {
+  try {
+    return statSync('/proc/self/ns/net').ino;
+  } catch {
+    return undefined;
+  }
+}
 
 export type Command = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
 const COMMANDS: readonly Command[] = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'];

@@ -321,13 +321,3 @@ export function check(x: Expected): void {
     closeFd(fd);
   }
 }
-
-/** Whether a link by this name exists in the caller's namespace (GC, tests). */
-export function linkExists(name: string): Link | undefined {
-  const nl = NetlinkSocket.open();
-  try {
-    return getLink(nl, { name });
-  } finally {
-    nl.close();
-  }
-}

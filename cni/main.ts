@@ -13,9 +13,9 @@
  * fails with "try again later" (the runtime then runs DEL, which falls back in-process); a DEL or CHECK falls
  * back in-process.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { AgentUnavailable, connectAgent, isForwardedEnv } from './agent-client.js';
-import { DEFAULT_AGENT_SOCKET } from './config.js';
+import { DEFAULT_AGENT_SOCKET, netnsInode } from './config.js';
 import { CniCode, CniError } from './errors.js';
 
 interface Output {
@@ -28,14 +28,6 @@ function readStdin(): string {
     return readFileSync(0, 'utf8');
   } catch {
     return '';
-  }
-}
-
-function netnsInode(): number | undefined {
-  try {
-    return statSync('/proc/self/ns/net').ino;
-  } catch {
-    return undefined;
   }
 }
 

@@ -356,5 +356,3 @@ export async function runPlugin(
   }
   return { stdout: '', exitCode: 0 };
 }
-
-export { handleIdOf };

@@ -453,12 +453,8 @@ export async function gcIpam(
   const check = opts.check ?? (await checkIpam(ds, opts));
   // A handle with a leak candidate still inside the grace period keeps all its addresses for now.
   const blocked = new Set<string | undefined>();
-  const byHandle = new Map<string | undefined, LeakCandidate[]>();
   for (const l of check.leaks) {
     if (!l.confirmed) blocked.add(l.handleId);
-    const list = byHandle.get(l.handleId) ?? [];
-    list.push(l);
-    byHandle.set(l.handleId, list);
   }
   const candidates = check.leaks.filter((l) => l.confirmed && (l.handleId === undefined || !blocked.has(l.handleId)));
   const result: GcResult = {

@@ -12,7 +12,7 @@
  * Left out on purpose: authentication beyond the socket's mode (the plugin runs as root on the node), and
  * any command but these four; CHECK, GC and STATUS stay in the plugin.
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import {
@@ -23,7 +23,7 @@ import {
   type AgentWireError,
   isForwardedEnv,
 } from '../cni/agent-client.js';
-import { DEFAULT_AGENT_SOCKET } from '../cni/config.js';
+import { DEFAULT_AGENT_SOCKET, netnsInode } from '../cni/config.js';
 import { deleteEndpoint, endpointName, writeEndpoint } from '../cni/endpoint.js';
 import { CniCode, CniError, toCniError } from '../cni/errors.js';
 import { assignWith } from '../cni/ipam.js';
@@ -285,15 +285,6 @@ export function inOrder<T>(chains: Map<string, Promise<void>>, key: string, fn: 
     if (chains.get(key) === tail) chains.delete(key);
   });
   return run;
-}
-
-/** The inode of this process's network namespace (what `ip netns identify` compares), if readable. */
-function netnsInode(): number | undefined {
-  try {
-    return statSync('/proc/self/ns/net').ino;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Keys each request must carry (the rest is the plugin's business; the handlers' own checks do the values). */

@@ -30,7 +30,7 @@ export interface FibSync {
   readonly busy: boolean;
 }
 
-export function syncFib(feed: RouteFeed, table: RouteTable, log: FibLog, resyncIntervalMs = 90_000): FibSync {
+export function syncFib(feed: RouteFeed, table: RouteTable, log: FibLog): FibSync {
   let running = false;
   let again = false;
   let stopped = false;
@@ -101,7 +101,8 @@ export function syncFib(feed: RouteFeed, table: RouteTable, log: FibLog, resyncI
       });
   const windowMs = table.keepStaleUntilMs - Date.now();
   const sweep = windowMs > 0 ? setTimeout(() => void run(), windowMs + 10).unref() : undefined;
-  const periodic = resyncIntervalMs > 0 ? setInterval(() => void run(), resyncIntervalMs).unref() : undefined;
+  const every = table.resyncIntervalMs;
+  const periodic = every > 0 ? setInterval(() => void run(), every).unref() : undefined;
   void run();
   return {
     stop(): void {

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { describeError } from '../../common/errors.js';
 import { NetlinkRoutePort } from '../../kernel/netlink/routes.js';
-import type { BestRouteChange, PackedBestRoutes, PackedRouteFeed } from '../../model/route-feed.js';
+import type { PackedBestRoutes, PackedRouteFeed } from '../../model/route-feed.js';
 import { type FibLog, type FibSync, syncFib } from './fib-sync.js';
 import { decodeChanges, type FibParentMessage, type FibWorkerConfig, type FibWorkerMessage } from './route-worker.js';
 import { RouteTable } from './routes.js';
@@ -35,12 +35,12 @@ try {
     keepStaleMs: cfg.keepStaleMs,
     resyncIntervalMs: cfg.resyncIntervalMs,
   });
-  const listeners = new Set<(changes: readonly BestRouteChange[]) => void>();
   const packedListeners = new Set<(batch: PackedBestRoutes) => void>();
   const feed: PackedRouteFeed = {
-    onChanges(l) {
-      listeners.add(l);
-      return () => void listeners.delete(l);
+    // syncFib takes the packed form of a feed that offers it: text batches from the parent go through as
+    // `other` of a packed batch.
+    onChanges() {
+      throw new Error('route-worker-main: the FIB worker feeds syncFib packed batches only');
     },
     onPackedChanges(l) {
       packedListeners.add(l);
@@ -48,14 +48,12 @@ try {
     },
     snapshot: () => decodeChanges(cfg.snapshot),
   };
-  sync = syncFib(feed, table, log, cfg.resyncIntervalMs ?? 90_000);
+  sync = syncFib(feed, table, log);
   parent.on('message', (m: FibParentMessage) => {
     if (m.type === 'changes') {
-      // syncFib listens to the packed form (this feed has it): a text batch goes through as `other`.
       const other = decodeChanges(m.text);
       const batch: PackedBestRoutes = { v4Keys: new Float64Array(0), v4NextHops: new Uint32Array(0), other };
       for (const l of packedListeners) l(batch);
-      for (const l of listeners) l(other);
     } else if (m.type === 'packed') {
       const batch: PackedBestRoutes = { v4Keys: m.v4Keys, v4NextHops: m.v4NextHops, other: decodeChanges(m.other) };
       for (const l of packedListeners) l(batch);

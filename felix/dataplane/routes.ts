@@ -173,6 +173,11 @@ export function canonicalV4(text: string, from: number, to: number): number {
   return value * 256 + octet;
 }
 
+/** Whether IPv4 address `addr` (a u32) has bits set past prefix length `len`. */
+function hasHostBits(addr: number, len: number): boolean {
+  return len < 32 && addr % 2 ** (32 - len) !== 0;
+}
+
 /** The length of a canonical IPv4 prefix text ("a.b.c.d/len", host bits clear, `slash` at the "/"), else -1. */
 function canonicalV4PrefixLen(prefix: string, slash: number): number {
   if (slash < 7 || slash > 15) return -1;
@@ -181,7 +186,7 @@ function canonicalV4PrefixLen(prefix: string, slash: number): number {
   const lenText = prefix.slice(slash + 1);
   const len = Number(lenText);
   if (!Number.isInteger(len) || len < 0 || len > 32 || String(len) !== lenText) return -1;
-  if (len < 32 && addr % 2 ** (32 - len) !== 0) return -1; // host bits: the general path says why
+  if (hasHostBits(addr, len)) return -1; // the general path says why
   return len;
 }
 
@@ -227,7 +232,8 @@ export class RouteTable {
   readonly metric: number;
   readonly #port: RoutePort;
   readonly #clock: Clock;
-  readonly #resyncIntervalMs: number;
+  /** A full resync once this long has passed since the last (0: only after failures); `syncFib` wakes as often. */
+  readonly resyncIntervalMs: number;
   // General routes (IPv6, and IPv4 routes of any other shape): string keys, Route objects.
   #desired = new Map<RouteKey, Route>();
   #actual = new Map<RouteKey, Route>();
@@ -260,7 +266,7 @@ export class RouteTable {
     this.table = o.table ?? MAIN_TABLE;
     this.metric = o.metric ?? DEFAULT_METRIC;
     this.#clock = o.clock ?? systemClock;
-    this.#resyncIntervalMs = o.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
+    this.resyncIntervalMs = o.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
     this.#keepStaleUntilMs = this.#clock.now() + (o.keepStaleMs ?? 0);
   }
 
@@ -293,11 +299,7 @@ export class RouteTable {
         const k = canonicalV4(c.prefix, 0, slash) * 64 + len;
         const gw = c.nextHop === undefined ? 0 : this.#gatewayOf(c.nextHop);
         if (c.nextHop === undefined || gw > 0) {
-          if (gw > 0) {
-            this.#desired4.set(k, gw);
-            this.#leftover4?.delete(k);
-          } else this.#desired4.delete(k);
-          this.#dirty4.add(k);
+          this.#want4(k, gw);
           continue;
         }
       }
@@ -309,9 +311,7 @@ export class RouteTable {
       const r = routeForChange(c, o);
       const plain = r ? this.#plainV4(r, false) : undefined;
       if (plain) {
-        this.#desired4.set(plain[0], plain[1]);
-        this.#leftover4?.delete(plain[0]);
-        this.#dirty4.add(plain[0]);
+        this.#want4(plain[0], plain[1]);
         continue;
       }
       if (r) {
@@ -321,10 +321,7 @@ export class RouteTable {
         if (c.nextHop !== undefined) this.#unusable++;
         this.#desired.delete(key);
         const k4 = v4KeyOfPrefix(c.prefix);
-        if (k4 !== undefined) {
-          this.#desired4.delete(k4);
-          this.#dirty4.add(k4);
-        }
+        if (k4 !== undefined) this.#want4(k4, 0);
       }
       this.#dirty.add(key);
     }
@@ -339,18 +336,22 @@ export class RouteTable {
     for (let i = 0; i < v4Keys.length; i++) {
       const k = v4Keys[i]!;
       const len = k % 64;
-      if (!Number.isInteger(k) || k < 0 || len > 32 || (len < 32 && ((k - len) / 64) % 2 ** (32 - len) !== 0)) {
+      if (!Number.isInteger(k) || k < 0 || len > 32 || hasHostBits((k - len) / 64, len)) {
         this.#unusable++; // not a prefix key: never from our speaker
         continue;
       }
-      const gw = v4NextHops[i]!;
-      if (gw > 0) {
-        this.#desired4.set(k, gw);
-        this.#leftover4?.delete(k);
-      } else this.#desired4.delete(k);
-      this.#dirty4.add(k);
+      this.#want4(k, v4NextHops[i]!);
     }
     if (b.other.length > 0) this.applyChanges(b.other);
+  }
+
+  /** Plain IPv4 key `k` wanted via gateway `gw` (0: not wanted any more), to be applied. */
+  #want4(k: number, gw: number): void {
+    if (gw > 0) {
+      this.#desired4.set(k, gw);
+      this.#leftover4?.delete(k);
+    } else this.#desired4.delete(k);
+    this.#dirty4.add(k);
   }
 
   #gatewayOf(nextHop: string): number {
@@ -377,7 +378,7 @@ export class RouteTable {
     const addr = canonicalV4(r.dst, 0, r.dst.length);
     const gw = canonicalV4(r.gateway, 0, r.gateway.length);
     if (addr < 0 || gw <= 0 || r.prefixLen < 0 || r.prefixLen > 32) return undefined;
-    if (r.prefixLen < 32 && addr % 2 ** (32 - r.prefixLen) !== 0) return undefined;
+    if (hasHostBits(addr, r.prefixLen)) return undefined;
     return [addr * 64 + r.prefixLen, gw];
   }
 
@@ -433,7 +434,7 @@ export class RouteTable {
   }
 
   #resyncDue(): boolean {
-    return this.#resyncIntervalMs > 0 && this.#clock.now() - this.#lastResyncMs >= this.#resyncIntervalMs;
+    return this.resyncIntervalMs > 0 && this.#clock.now() - this.#lastResyncMs >= this.resyncIntervalMs;
   }
 
   /**

@@ -8,7 +8,7 @@
  */
 import { CaracalError, ErrorCodes } from '../../common/errors.js';
 import type { NetlinkMessage, RouteOp } from './codec.js';
-import { encodeRouteMessage, NlmFlag, sizeRouteMessage } from './codec.js';
+import { encodeRouteMessage, sizeRouteMessage } from './codec.js';
 import {
   type Addr,
   type AddrFamily,
@@ -38,9 +38,8 @@ export function routeRequest(op: RouteOp, what?: string): LinkRequest {
     what: what ?? `${op.kind} route ${op.route.dst}/${op.route.prefixLen}`,
     encode: (seq) => {
       const out = Buffer.alloc(sizeRouteMessage(op.kind, op.route));
-      encodeRouteMessage(op.kind, op.route, seq, out, 0);
-      // runBatch counts one ACK per request: ask for it whatever the route codec's batching policy is.
-      out.writeUInt16LE(out.readUInt16LE(6) | NlmFlag.Ack, 6);
+      // runBatch counts one ACK per request: ask for it explicitly (only batches opt out, in codec.ts).
+      encodeRouteMessage(op.kind, op.route, seq, out, 0, { ack: true });
       return out;
     },
     okErrnos: op.kind === 'delete' ? [Errno.ESRCH] : [],

@@ -117,32 +117,11 @@ export class NetlinkSocket {
   }
 
   /**
-   * Send one encoded batch (every message with NLM_F_ACK and consecutive sequence numbers, the first message's
-   * seq first; get them from `nextSeq`), then read until each has its ACK or error. Results in seq order.
-   */
-  async request(batch: Buffer, expectAcks: number): Promise<AckResult[]> {
-    return this.requestSync(batch, expectAcks);
-  }
-
-  requestSync(batch: Buffer, expectAcks: number): AckResult[] {
-    return this.exchangeSync(batch, expectAcks).acks;
-  }
-
-  /**
    * Sends a batch encoded with `ackLastOnly` (codec.ts `encodeRouteBatch`) of `count` requests and waits for
    * the last one's ACK. Every request the kernel refused has its error ACK (errno ≠ 0); the others succeeded.
-   * Same result shape as `requestSync`.
-   */
-  requestLastAckSync(batch: Buffer, count: number): AckResult[] {
-    if (count === 0) return [];
-    this.#sendAll(batch);
-    return this.#collectLastAck(batch.readUInt32LE(8), count);
-  }
-
-  /**
-   * `requestLastAckSync` with the send on a thread-pool thread (libc.ts `sendAsync`): the kernel installs the
-   * batch while this thread's event loop runs on (the FIB worker plans its next batch meanwhile). One request
-   * at a time per socket: the caller awaits each before the next (ACKs of overlapping batches would mix).
+   * The send runs on a thread-pool thread (libc.ts `sendAsync`): the kernel installs the batch while this
+   * thread's event loop runs on (the FIB worker plans its next batch meanwhile). One request at a time per
+   * socket: the caller awaits each before the next (ACKs of overlapping batches would mix).
    */
   async requestLastAck(batch: Buffer, count: number): Promise<AckResult[]> {
     if (count === 0) return [];
@@ -187,7 +166,9 @@ export class NetlinkSocket {
   }
 
   /**
-   * `requestSync` that also returns the replies the kernel sent before the ACKs (an RTM_GETLINK's
+   * Send one encoded batch (every message with NLM_F_ACK and consecutive sequence numbers, the first message's
+   * seq first; get them from `nextSeq`), then read until each has its ACK or error, in seq order; also returns
+   * the replies the kernel sent before the ACKs (an RTM_GETLINK's
    * RTM_NEWLINK, say), each tagged with its request's sequence number.
    */
   exchangeSync(batch: Buffer, expectAcks: number): { acks: AckResult[]; replies: NetlinkMessage[] } {

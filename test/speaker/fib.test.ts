@@ -64,7 +64,7 @@ describe('syncFib()', () => {
     };
     const table = new RouteTable({ port, protocol: DEFAULT_FIB_PROTOCOL, resyncIntervalMs: 0 });
     const log = logger('fib-test');
-    const fib = syncFib(feed, table, log, 0);
+    const fib = syncFib(feed, table, log);
     const settle = () => new Promise((r) => setImmediate(r));
     await settle();
     assert.equal(batches.length, 1, 'the snapshot goes out at once');
