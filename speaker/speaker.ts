@@ -44,7 +44,8 @@ import { formatIpv4, formatPrefixKey, parsePrefixKey } from './wire/prefix.js';
 import {
   Afi,
   type AfiSafi,
-  Origin,
+  MAX_EXTENDED_MESSAGE_LEN,
+  MAX_MESSAGE_LEN,
   type PathAttributes,
   type PrefixKey,
   type RouteRefreshMessage,
@@ -427,8 +428,7 @@ export class Speaker implements PackedRouteFeed {
     const dirty = this.rib.takeDirty();
     if (dirty.v4.length === 0 && dirty.v6.length === 0) return;
     for (const e of this.#peers.values()) if (e.out) this.#send(e, e.out.sync(dirty));
-    if (this.#routeListeners.size > 0) this.#publishRoutes(dirty);
-    if (this.#packedListeners.size > 0) this.#publishPacked(dirty);
+    if (this.#hasFeedListeners()) this.#publish(dirty);
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -446,43 +446,6 @@ export class Speaker implements PackedRouteFeed {
 
   #hasFeedListeners(): boolean {
     return this.#routeListeners.size > 0 || this.#packedListeners.size > 0;
-  }
-
-  /** One packed batch per flush (model/route-feed.ts `PackedBestRoutes`): IPv4 keys are our prefix keys. */
-  #publishPacked(dirty: { v4: ArrayLike<number> & Iterable<number>; v6: readonly string[] }): void {
-    const seen = new Set<number>();
-    const keys = new Float64Array(dirty.v4.length);
-    const hops = new Uint32Array(dirty.v4.length);
-    const other: BestRouteChange[] = [];
-    let n = 0;
-    for (const key of dirty.v4) {
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const nextHop = fibNextHop(this.rib.best(key));
-      const u32 = nextHop === undefined ? 0 : this.#ipv4U32(nextHop);
-      if (u32 < 0) {
-        other.push({ prefix: formatPrefixKey(key), nextHop }); // e.g. an IPv6 next hop (RFC 8950)
-        continue;
-      }
-      keys[n] = key;
-      hops[n] = u32;
-      n++;
-    }
-    const seen6 = new Set<string>();
-    for (const key of dirty.v6) {
-      if (seen6.has(key)) continue;
-      seen6.add(key);
-      const nextHop = fibNextHop(this.rib.best(key));
-      other.push(nextHop === undefined ? { prefix: formatPrefixKey(key) } : { prefix: formatPrefixKey(key), nextHop });
-    }
-    const batch: PackedBestRoutes = { v4Keys: keys.subarray(0, n), v4NextHops: hops.subarray(0, n), other };
-    for (const l of this.#packedListeners) {
-      try {
-        l(batch);
-      } catch (err) {
-        this.#log.error({ event: 'routeFeedListenerFailed', err: describeError(err) }, 'a best-route listener threw');
-      }
-    }
   }
 
   /** The u32 of an IPv4 next hop's text, -1 when it is not one (cached: a table has few next hops). */
@@ -511,23 +474,52 @@ export class Speaker implements PackedRouteFeed {
     return out;
   }
 
-  /** One batch per flush: the dirty keys (deduplicated; takeDirty may repeat them) and their best now. */
-  #publishRoutes(dirty: { v4: ArrayLike<number> & Iterable<number>; v6: readonly string[] }): void {
+  /**
+   * One batch per flush for each kind of listener: the dirty keys (deduplicated; takeDirty may repeat them)
+   * and their best next hop now, looked up once per key. Text listeners get `BestRouteChange`s; packed
+   * listeners (model/route-feed.ts `PackedBestRoutes`) the IPv4 keys (our prefix keys) and next hops as
+   * numbers, anything else (IPv6, an IPv4 prefix with a non-IPv4 next hop: RFC 8950) as text in `other`.
+   */
+  #publish(dirty: { v4: ArrayLike<number> & Iterable<number>; v6: readonly string[] }): void {
+    const text = this.#routeListeners.size > 0 ? ([] as BestRouteChange[]) : undefined;
+    const packed = this.#packedListeners.size > 0;
+    const keys = packed ? new Float64Array(dirty.v4.length) : undefined;
+    const hops = packed ? new Uint32Array(dirty.v4.length) : undefined;
+    const other: BestRouteChange[] = [];
+    const change = (key: PrefixKey, nextHop: string | undefined): BestRouteChange =>
+      nextHop === undefined ? { prefix: formatPrefixKey(key) } : { prefix: formatPrefixKey(key), nextHop };
+    let n = 0;
     const seen = new Set<PrefixKey>();
-    const changes: BestRouteChange[] = [];
-    for (const list of [dirty.v4, dirty.v6]) {
-      for (const key of list) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const nextHop = fibNextHop(this.rib.best(key));
-        changes.push(
-          nextHop === undefined ? { prefix: formatPrefixKey(key) } : { prefix: formatPrefixKey(key), nextHop },
-        );
+    for (const key of dirty.v4) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const nextHop = fibNextHop(this.rib.best(key));
+      text?.push(change(key, nextHop));
+      if (!keys || !hops) continue;
+      const u32 = nextHop === undefined ? 0 : this.#ipv4U32(nextHop);
+      if (u32 < 0) other.push(change(key, nextHop));
+      else {
+        keys[n] = key;
+        hops[n] = u32;
+        n++;
       }
     }
-    for (const l of this.#routeListeners) {
+    for (const key of dirty.v6) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const c = change(key, fibNextHop(this.rib.best(key)));
+      text?.push(c);
+      if (packed) other.push(c);
+    }
+    if (text) this.#notify(this.#routeListeners, text);
+    if (keys && hops)
+      this.#notify(this.#packedListeners, { v4Keys: keys.subarray(0, n), v4NextHops: hops.subarray(0, n), other });
+  }
+
+  #notify<T>(listeners: ReadonlySet<(x: T) => void>, x: T): void {
+    for (const l of listeners) {
       try {
-        l(changes);
+        l(x);
       } catch (err) {
         this.#log.error({ event: 'routeFeedListenerFailed', err: describeError(err) }, 'a best-route listener threw');
       }
@@ -542,7 +534,7 @@ export class Speaker implements PackedRouteFeed {
   #send(e: PeerEntry, u: OutUpdate): void {
     const s = e.session;
     if (!s) return;
-    const maxLen = s.extendedMessage ? 65_535 : 4096;
+    const maxLen = s.extendedMessage ? MAX_EXTENDED_MESSAGE_LEN : MAX_MESSAGE_LEN;
     const parts: Buffer[] = [];
     for (const w of u.withdraw) parts.push(...encodeWithdrawals(w, { maxLen }));
     for (const a of u.announce) {

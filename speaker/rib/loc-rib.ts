@@ -630,17 +630,17 @@ export class LocRib {
   // -------------------------------------------------------------------------------------------------------
   // Reading
 
+  /** Entries in the dirty lists (duplicates included) since the last `takeDirty()`. */
+  get dirtyCount(): number {
+    return this.#dirtyV4n + this.#dirtyV6.length;
+  }
+
   /**
    * The prefixes whose best path changed since the last call (may hold duplicates), for AdjRibOut.
    * Every Adj-RIB-Out must be given the same lists before the next call. `v4` is a view into a buffer the
    * RIB reuses: it is valid until the RIB next changes (after which it may hold other keys or be empty),
    * so consume it, or copy it, before applying more.
    */
-  /** Entries in the dirty lists (duplicates included) since the last `takeDirty()`. */
-  get dirtyCount(): number {
-    return this.#dirtyV4n + this.#dirtyV6.length;
-  }
-
   takeDirty(): { v4: Float64Array; v6: string[] } {
     const out = { v4: this.#dirtyV4.subarray(0, this.#dirtyV4n), v6: this.#dirtyV6 };
     this.#dirtyV4n = 0;

@@ -3,8 +3,10 @@
  * session runs with. Pure. The RIB layer reads `NegotiatedSession` (families, ADD-PATH directions, graceful
  * restart, the RFC 8212 flag) from the `established` event.
  */
+
+import { peerAs as asOf } from '../wire/open.js';
 import type { AddPathMode, AfiSafi, BgpRole, OpenMessage } from '../wire/types.js';
-import { familiesOf, peerAsOf } from './open-check.js';
+import { familiesOf } from './open-check.js';
 
 export interface NegotiatedSession {
   /** min(ours, theirs) (RFC 4271 §4.2); 0 means no hold timer and no keepalives. */
@@ -101,8 +103,8 @@ export function negotiate(ours: OpenMessage, theirs: OpenMessage, opts: Negotiat
           families: tgr.afiSafis.map((f) => ({ afi: f.afi, safi: f.safi })),
         }
       : undefined;
-  const localAs = peerAsOf(ours);
-  const peerAs = peerAsOf(theirs);
+  const localAs = asOf(ours);
+  const peerAs = asOf(theirs);
   const ibgp = localAs === peerAs;
   return {
     holdTimeSec,

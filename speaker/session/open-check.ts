@@ -15,9 +15,6 @@ export interface NotificationSpec {
   readonly data: Uint8Array;
 }
 
-/** The AS the peer really is: the 4-octet AS capability wins over the 2-octet field (RFC 6793 §4.1). */
-export const peerAsOf = peerAs;
-
 /** The families a side speaks: its Multiprotocol capabilities, or IPv4 unicast when it sent none (RFC 4760 §8). */
 export function familiesOf(mp: readonly AfiSafi[]): readonly AfiSafi[] {
   return mp.length > 0 ? mp : [IPV4_UNICAST];
@@ -53,11 +50,11 @@ function mpCapability(f: AfiSafi): Uint8Array {
 export function checkOpen(c: SessionConfig, open: OpenMessage): NotificationSpec | undefined {
   // RFC 4271 §6.2: Data is the largest version we support, as a 2-octet number.
   if (open.version !== 4) return notif(OpenSubcode.UnsupportedVersionNumber, Uint8Array.of(0, 4));
-  const peerAs = peerAsOf(open);
+  const theirAs = peerAs(open); // the 4-octet AS capability wins over the 2-octet field (RFC 6793 §4.1)
   // RFC 6793 §4.1: a 2-octet field other than AS_TRANS must agree with the capability when both fit.
   const four = open.capabilities.fourOctetAs;
   const twoOctetConflict = four !== undefined && open.myAs !== AS_TRANS && open.myAs !== four;
-  if (peerAs !== c.peerAs || twoOctetConflict) return notif(OpenSubcode.BadPeerAs);
+  if (theirAs !== c.peerAs || twoOctetConflict) return notif(OpenSubcode.BadPeerAs);
   // RFC 6286 §2.2: nonzero; identical to ours only forbidden within one AS.
   if (open.bgpId === 0 || (c.localAs === c.peerAs && open.bgpId === c.bgpId))
     return notif(OpenSubcode.BadBgpIdentifier);

@@ -30,7 +30,7 @@ import {
   encodeNotification,
   shutdownData,
 } from '../wire/messages.js';
-import { decodeOpen, encodeOpen } from '../wire/open.js';
+import { decodeOpen, encodeOpen, peerAs } from '../wire/open.js';
 import {
   HEADER_LEN,
   MAX_EXTENDED_MESSAGE_LEN,
@@ -53,7 +53,6 @@ import {
   type TimerName,
 } from './fsm.js';
 import type { NegotiatedSession } from './negotiate.js';
-import { peerAsOf } from './open-check.js';
 
 /** TCP-MD5 (RFC 2385) as a port; node/ passes kernel/tcp-md5.ts `setTcpMd5` and `createMd5Socket`. */
 export interface Md5Port {
@@ -334,7 +333,7 @@ export class Peer extends EventEmitter<PeerEvents> {
           localBgpId: this.#o.config.bgpId,
           remoteBgpId: ev.open.bgpId,
           localAs: this.#o.config.localAs,
-          remoteAs: peerAsOf(ev.open),
+          remoteAs: peerAs(ev.open),
           collisionDetectEstablished: this.#o.config.collisionDetectEstablished,
         });
         if (verdict !== 'none')
