@@ -15,40 +15,26 @@
  * may then run in-process (the idempotent ones).
  */
 import { connect, type Socket } from 'node:net';
+import type { IpamConf } from './config.js';
+import type { EndpointFacts } from './endpoint.js';
 import { CniCode, CniError } from './errors.js';
+import type { Assigned } from './ipam.js';
 
-/** What the plugin asks the agent for. */
+/** What the plugin asks the agent for (the shapes of the functions the agent runs: cni/ipam.ts, endpoint.ts). */
 export interface AgentRequests {
   assign: {
     args: {
       handleId: string;
       node: string;
-      ipam: { assignIpv4: boolean; assignIpv6: boolean; ipv4Pools: string[]; ipv6Pools: string[] };
+      ipam: Pick<IpamConf, 'assignIpv4' | 'assignIpv6' | 'ipv4Pools' | 'ipv6Pools'>;
       attrs: Record<string, string>;
     };
-    result: { ipv4?: string | undefined; ipv6?: string | undefined };
+    result: Assigned;
   };
   release: { args: { handleId: string }; result: { released: string[] } };
-  writeEndpoint: {
-    args: {
-      node: string;
-      pod: { namespace: string; name: string; uid?: string | undefined; fromOrchestrator: boolean };
-      ifname: string;
-      containerId: string;
-      hostIfname: string;
-      podMac: string;
-      ipNetworks: string[];
-      network?: string | undefined;
-    };
-    result: { name: string };
-  };
+  writeEndpoint: { args: EndpointFacts; result: { name: string } };
   deleteEndpoint: {
-    args: {
-      node: string;
-      pod: { namespace: string; name: string; uid?: string | undefined; fromOrchestrator: boolean };
-      ifname: string;
-      containerId: string;
-    };
+    args: Pick<EndpointFacts, 'node' | 'pod' | 'ifname' | 'containerId'>;
     result: { name: string };
   };
   /**

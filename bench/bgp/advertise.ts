@@ -8,8 +8,10 @@
  * shutdown`. t0 = Established as BIRD stamps it (`show protocols`, "Since" with milliseconds, wall clock),
  * t1 = the end of the first poll (every 10 ms) in which BIRD has imported N, also wall clock (Date.now).
  */
+
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sleep } from '../../common/clock.js';
 import { run } from '../../lab/netns.js';
 import { formatPrefixKey } from '../../speaker/wire/index.js';
 import { formatNs, type Summary, summarize } from '../stats.js';
@@ -74,8 +76,6 @@ function establishedSince(showProtocols: string): number | undefined {
   if (!m) return undefined;
   return new Date(`${m[1]}T${m[2]}`).getTime(); // BIRD prints local time; so does Date without a zone
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A sender for (a): started in the feeder's namespace with the prefixes, after BIRD (passive) is up. */
 export interface Sender {

@@ -75,7 +75,6 @@ export interface Feed {
 }
 
 /** Deterministic, so every run announces the same table. */
-export const prng = seededRandom;
 
 const FIRST = 0x0b000000; // 11.0.0.0
 const LIMIT = 0x64000000; // 100.0.0.0: stay clear of 100.64/10 and everything special above it
@@ -93,7 +92,7 @@ const MIX: readonly (readonly [number, number])[] = [
 /** N distinct, non-overlapping IPv4 prefix keys (speaker/wire PrefixKeyV4: addr*64+len), ascending. */
 export function buildPrefixes(n: number, lengths: LengthMix = 'mixed'): number[] {
   const out: number[] = new Array(n);
-  const rnd = prng(0x5eed);
+  const rnd = seededRandom(0x5eed);
   let cursor = FIRST;
   for (let i = 0; i < n; i++) {
     let len = 24;
@@ -114,7 +113,7 @@ export function buildPrefixes(n: number, lengths: LengthMix = 'mixed'): number[]
 
 /** `count` attribute sets, all starting with `localAs`, with 1–6 more ASes, some MEDs and communities. */
 export function buildAttrSets(count: number, localAs: number, nextHop: string): PathAttributes[] {
-  const rnd = prng(0xa77);
+  const rnd = seededRandom(0xa77);
   const sets: PathAttributes[] = [];
   for (let i = 0; i < count; i++) {
     const asns = [localAs];

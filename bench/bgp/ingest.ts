@@ -17,11 +17,13 @@
  * `compareReceivers()` runs every receiver × N `runs` times, interleaved (round r runs the receivers in a
  * rotated order, so drift spreads over all of them like the side-by-side method's ABBA), and summarises.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../../common/clock.js';
 import { Lab } from '../../lab/lab.js';
 import { run } from '../../lab/netns.js';
 import { commandExists } from '../api.js';
@@ -165,7 +167,6 @@ function startFeederProcess(netns: string, cfg: FeederCliConfig): FeederProc {
 
 const hr = () => process.hrtime.bigint();
 const msBetween = (a: bigint, b: bigint) => Number(b - a) / 1e6;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until no socket listens on `port` in `netns` (`ss`), up to `timeoutMs`. */
 export async function waitPortFree(netns: string, port: number, timeoutMs = 30_000): Promise<void> {

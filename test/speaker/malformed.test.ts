@@ -224,7 +224,8 @@ describe('malformed messages on a live session: timers', () => {
       const elapsed = Date.now() - t0;
       const out = await raw.outcome(0);
       assert.deepEqual(out, { kind: 'notification', code: 4, subcode: 0, closed: true });
-      assert.ok(elapsed > 2000 && elapsed < 5000, `hold timer fired after ${elapsed} ms`);
+      // Not before the hold time (protocol behaviour); how late is left to the wait above (no timing bound).
+      assert.ok(elapsed > 2000, `hold timer fired after ${elapsed} ms`);
       // Keepalive interval is hold / 3 = 1 s: at least two after the handshake's.
       assert.ok(raw.count(MessageType.Keepalive) >= 3, `${raw.count(MessageType.Keepalive)} KEEPALIVEs`);
       assertNoCrash('hold timer');
