@@ -8,6 +8,7 @@
  * reverse, so a failed ADD holds nothing. DEL undoes all of it and is idempotent: a gone netns, a half-done
  * ADD and a second DEL all succeed. The datastore is opened only when a step needs it.
  */
+import { withTimeout } from '../common/clock.js';
 import type { Datastore } from '../datastore/types.js';
 import { type AgentClient, AgentUnavailable, connectAgent } from './agent-client.js';
 import {
@@ -232,7 +233,7 @@ async function status(env: CniEnv, conf: NetConf): Promise<void> {
     await withTimeout(
       (async () => (await ds.get()).list('IPPool'))(),
       3000,
-      'the datastore did not answer within 3000 ms',
+      () => new Error('the datastore did not answer within 3000 ms'),
     );
   } catch (e) {
     throw new CniError(CniCode.PluginNotAvailable, `Caracal is not ready: ${(e as Error).message}`);
@@ -282,16 +283,6 @@ async function execIpamTolerant(conf: NetConf, env: CniEnv, command: string): Pr
   } catch (e) {
     if (!(e instanceof CniError && e.code === CniCode.IncompatibleVersion)) throw e;
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, why: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Error(why)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
 }
 
 function requestedVersion(stdin: string): string {

@@ -27,6 +27,7 @@ import { DEFAULT_AGENT_SOCKET, netnsInode } from '../cni/config.js';
 import { deleteEndpoint, endpointName, writeEndpoint } from '../cni/endpoint.js';
 import { CniCode, CniError, toCniError } from '../cni/errors.js';
 import { assignWith } from '../cni/ipam.js';
+import { withTimeout } from '../common/clock.js';
 import { CaracalError, describeError, ErrorCodes, isCaracalError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Datastore } from '../datastore/types.js';
@@ -251,7 +252,9 @@ export class CniService {
     const work = (this.#handlers[op] as Handler<AgentOp>)(msg as never);
     // A whole command may wait for policy (the plugin's own `policyWait` timeout governs it).
     const limit = op === 'cni' ? Math.max(this.#timeoutMs, CNI_COMMAND_TIMEOUT_MS) : this.#timeoutMs;
-    const p = withTimeout(work, limit, op).then(
+    const timedOut = () =>
+      new CaracalError(ErrorCodes.AgentTimeout, `Cannot finish ${op}: it took longer than ${limit} ms`);
+    const p = withTimeout(work, limit, timedOut).then(
       (result) => this.#reply(c, id, result, undefined),
       (e) => {
         this.#log?.warn({ event: 'cniRequestFailed', op, err: describeError(e) }, 'CNI request failed');
@@ -306,19 +309,6 @@ export function wireError(e: unknown): AgentWireError {
   const code = isCaracalError(e) ? e.code : e instanceof CniError ? `CNI_${e.code}` : ErrorCodes.Internal;
   const cniCode = isCaracalError(e, ErrorCodes.AgentTimeout) ? CniCode.TryAgainLater : cni.code;
   return { code, message: cni.message, cniCode };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, op: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      t = setTimeout(
-        () => reject(new CaracalError(ErrorCodes.AgentTimeout, `Cannot finish ${op}: it took longer than ${ms} ms`)),
-        ms,
-      );
-    }),
-  ]).finally(() => clearTimeout(t));
 }
 
 /** True when some process accepts a connection on `path`. */
