@@ -43,6 +43,7 @@ import { CARACAL_API_VERSION } from '../model/resource.js';
 import {
   type Allocation,
   ATTR,
+  affinityOf,
   allocate,
   allocateOrdinal,
   initialSequenceNumber,
@@ -152,7 +153,6 @@ const isNotFound = (e: unknown) => code(e) === ErrorCodes.NotFound;
 const isExists = (e: unknown) => code(e) === ErrorCodes.AlreadyExists;
 const live = <T extends { spec: { deleted?: boolean } }>(o: T | undefined): T | undefined =>
   o && !o.spec.deleted ? o : undefined;
-const hostAffinity = (node: string) => `host:${node}`;
 
 function blockObject(spec: IPAMBlockSpec): Block {
   return {
@@ -254,7 +254,7 @@ export class Ipam {
           await this.#claim(cidr, req.node);
           continue; // claimed by us or by someone else: read it again
         }
-        const mine = blk.spec.affinity === hostAffinity(req.node);
+        const mine = blk.spec.affinity === affinityOf(req.node);
         if (!mine && (await this.#configSpec()).strictAffinity) {
           throw new CaracalError(
             ErrorCodes.IpamStrictAffinity,
@@ -380,7 +380,7 @@ export class Ipam {
             // Only a write is validated by the CAS: "no room" is decided on a fresh read.
             cur = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
             fresh = true;
-            if (owner && cur?.spec.affinity !== hostAffinity(owner)) {
+            if (owner && cur?.spec.affinity !== affinityOf(owner)) {
               this.#uncacheBlock(owner, cidr);
               return [];
             }
@@ -414,7 +414,7 @@ export class Ipam {
         }
         cur = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
         fresh = true;
-        if (owner && cur?.spec.affinity !== hostAffinity(owner)) {
+        if (owner && cur?.spec.affinity !== affinityOf(owner)) {
           this.#uncacheBlock(owner, cidr);
           return [];
         }
@@ -448,7 +448,7 @@ export class Ipam {
       const pc = parseCidr(pool.spec.cidr);
       for (const b of all) {
         if (out.length >= n) return out;
-        if (b.spec.deleted || b.spec.unallocated.length === 0 || b.spec.affinity === hostAffinity(req.node)) continue;
+        if (b.spec.deleted || b.spec.unallocated.length === 0 || b.spec.affinity === affinityOf(req.node)) continue;
         if (!cidrContains(pc, parseCidr(b.spec.cidr))) continue;
         const got = await this.#allocIn(
           b,
@@ -500,7 +500,7 @@ export class Ipam {
         const found = await Promise.all(batch.map((c) => this.#ds.get('IPAMBlock', blockName(c))));
         for (let i = 0; i < batch.length; i++) {
           const b = live(found[i]);
-          if (b?.spec.affinity === hostAffinity(node)) {
+          if (b?.spec.affinity === affinityOf(node)) {
             await this.#adopt(b, node);
             return true;
           }
@@ -532,12 +532,12 @@ export class Ipam {
     try {
       blk = await this.#ds.create(
         'IPAMBlock',
-        blockObject(newBlockSpec(cidr, hostAffinity(node), new Date(now).toISOString(), initialSequenceNumber(now))),
+        blockObject(newBlockSpec(cidr, affinityOf(node), new Date(now).toISOString(), initialSequenceNumber(now))),
       );
     } catch (e) {
       if (!isExists(e)) throw e;
       blk = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
-      if (blk?.spec.affinity !== hostAffinity(node)) {
+      if (blk?.spec.affinity !== affinityOf(node)) {
         // Lost the race (or the block is someone else's): our pending affinity counts as absent; drop it.
         if (aff.spec.state === 'pending')
           await this.#ds
@@ -617,7 +617,7 @@ export class Ipam {
           blockCidr: cidr,
           pool: pool?.metadata.name ?? '',
           sequenceNumber: Number(b.spec.sequenceNumberForAllocation[String(ord)] ?? 0),
-          borrowed: b.spec.affinity !== hostAffinity(b.spec.attributes[idx]?.secondary?.[ATTR.node] ?? ''),
+          borrowed: b.spec.affinity !== affinityOf(b.spec.attributes[idx]?.secondary?.[ATTR.node] ?? ''),
         });
       }
     }
@@ -643,7 +643,7 @@ export class Ipam {
       handleId: attr?.handle_id,
       attrs,
       sequenceNumber: b.spec.sequenceNumberForAllocation[String(ord)],
-      borrowed: b.spec.affinity !== hostAffinity(attrs[ATTR.node] ?? ''),
+      borrowed: b.spec.affinity !== affinityOf(attrs[ATTR.node] ?? ''),
     };
   }
 
@@ -826,7 +826,7 @@ export class Ipam {
     const aff = await this.#setAffinityState(start, 'pendingDeletion');
     if (!aff) return false;
     let blk = live(await this.#ds.get('IPAMBlock', blockName(cidr)));
-    for (let attempt = 0; blk && blk.spec.affinity === hostAffinity(node); attempt++) {
+    for (let attempt = 0; blk && blk.spec.affinity === affinityOf(node); attempt++) {
       if (attempt >= this.#maxRetries) throw this.#retriesExhausted(`release block ${cidr}`);
       try {
         if (isEmpty(blk.spec)) {
@@ -945,7 +945,7 @@ export class Ipam {
       affs.map(async (a) => {
         if (a.spec.state === 'pendingDeletion') return;
         const b = live(await this.#ds.get('IPAMBlock', blockName(a.spec.cidr)));
-        if (b?.spec.affinity !== hostAffinity(node)) return;
+        if (b?.spec.affinity !== affinityOf(node)) return;
         if (a.spec.state === 'pending') await this.#setAffinityState(a, 'confirmed');
         blocks.set(a.spec.cidr, b);
       }),
@@ -981,7 +981,7 @@ export class Ipam {
   #recache(b: Block): void {
     for (const [node, st] of this.#nodes) {
       if (!st.blocks?.has(b.spec.cidr)) continue;
-      if (b.spec.affinity === hostAffinity(node)) st.blocks.set(b.spec.cidr, b);
+      if (b.spec.affinity === affinityOf(node)) st.blocks.set(b.spec.cidr, b);
       else st.blocks.delete(b.spec.cidr);
     }
   }

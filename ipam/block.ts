@@ -271,13 +271,20 @@ export function allocatedAddresses(spec: IPAMBlockSpec): AllocatedAddress[] {
   return out;
 }
 
+/** A block's `affinity` for an affinity of `type` (Calico: "host") to `node`: `host:worker-1`. */
+export const affinityOf = (node: string, type = 'host'): string => `${type}:${node}`;
+
+/** The node a block's `affinity` names when it is a host affinity, else undefined. */
+export const affinityNode = (affinity: string | undefined): string | undefined =>
+  affinity?.startsWith('host:') ? affinity.slice(5) : undefined;
+
 /**
  * Addresses of the block allocated to a node other than the block's owner: borrowed addresses, which routing
  * must advertise as /32 (/128) routes, since the block's route leads to its owner (calico#3246). A block
  * with no owner (its node was deleted) lends every address it still holds.
  */
 export function borrowedAddresses(spec: IPAMBlockSpec): AllocatedAddress[] {
-  const owner = spec.affinity?.startsWith('host:') ? spec.affinity.slice(5) : undefined;
+  const owner = affinityNode(spec.affinity);
   return allocatedAddresses(spec).filter((a) => a.attrs[ATTR.node] !== owner);
 }
 

@@ -38,6 +38,7 @@ import type { WorkloadEndpoint } from '../model/workload-endpoint.js';
 import { Ipam } from './allocator.js';
 import {
   ATTR,
+  affinityOf,
   allocatedAddresses,
   blockProblems,
   blockSize,
@@ -215,7 +216,7 @@ export async function checkIpam(ds: Datastore, opts: CheckOptions = {}): Promise
   const stalePendingAffinities: BlockAffinity[] = [];
   for (const a of affs) {
     const b = blockByCidr.get(a.spec.cidr);
-    const owner = `${a.spec.type}:${a.spec.node}`;
+    const owner = affinityOf(a.spec.node, a.spec.type);
     if (a.spec.state === 'confirmed') {
       confirmed.add(`${owner} ${a.spec.cidr}`);
       if (!b) {
@@ -246,7 +247,7 @@ export async function checkIpam(ds: Datastore, opts: CheckOptions = {}): Promise
   for (const b of blocks) {
     if (b.spec.affinity && !confirmed.has(`${b.spec.affinity} ${b.spec.cidr}`)) {
       const pending = affs.some(
-        (a) => `${a.spec.type}:${a.spec.node}` === b.spec.affinity && a.spec.cidr === b.spec.cidr,
+        (a) => affinityOf(a.spec.node, a.spec.type) === b.spec.affinity && a.spec.cidr === b.spec.cidr,
       );
       (pending ? warnings : problems).push({
         kind: 'affinity',
@@ -484,7 +485,7 @@ export async function gcIpam(
     // A claim or a release that stopped half way: finish it towards what the block says.
     try {
       const b = await ds.get('IPAMBlock', blockName(a.spec.cidr));
-      if (b && !b.spec.deleted && b.spec.affinity === `${a.spec.type}:${a.spec.node}`) {
+      if (b && !b.spec.deleted && b.spec.affinity === affinityOf(a.spec.node, a.spec.type)) {
         await ds.update('BlockAffinity', { ...a, spec: { ...a.spec, state: 'confirmed' } });
         result.affinitiesConfirmed.push(a.metadata.name);
       } else {

@@ -9,7 +9,7 @@
  */
 import type { BlockAffinity } from '../model/block-affinity.js';
 import type { IPAMBlock } from '../model/ipam-block.js';
-import { ATTR, allocatedAddresses } from './block.js';
+import { ATTR, affinityNode, allocatedAddresses } from './block.js';
 
 export interface IpamRoute {
   /** Block CIDR, or a single address as /32 or /128. */
@@ -30,7 +30,7 @@ export function ipamRoutes(blocks: readonly IPAMBlock[], affinities: readonly Bl
   const out: IpamRoute[] = [];
   for (const b of blocks) {
     if (b.spec.deleted) continue;
-    const owner = b.spec.affinity?.startsWith('host:') ? b.spec.affinity.slice(5) : undefined;
+    const owner = affinityNode(b.spec.affinity);
     const routed = owner !== undefined && confirmed.has(`${owner} ${b.spec.cidr}`);
     if (routed) out.push({ cidr: b.spec.cidr, node: owner, kind: 'block' });
     for (const a of allocatedAddresses(b.spec)) {
