@@ -3,6 +3,7 @@
  * lazily: nothing is loaded until the first call, so importing a module that may need them costs nothing.
  */
 import koffi from 'koffi';
+import { CaracalError, ErrorCodes } from '../common/errors.js';
 
 export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
@@ -19,6 +20,8 @@ export interface Libc {
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   close(fd: number): number;
   strerror(errnum: number): string;
+  open(path: string, flags: number): number;
+  setns(fd: number, nstype: number): number;
 }
 
 let bound: Libc | undefined;
@@ -43,6 +46,8 @@ export function libc(): Libc {
       recv: h.func('intptr_t recv(int, _Out_ void *, size_t, int)'),
       close: h.func('int close(int)'),
       strerror: h.func('const char *strerror(int)'),
+      open: h.func('int open(const char *, int)'),
+      setns: h.func('int setns(int, int)'),
     } as Libc;
   }
   return bound;
@@ -50,3 +55,10 @@ export function libc(): Libc {
 
 /** errno of the last libc call made through koffi on this thread. */
 export const lastErrno = (): number => koffi.errno();
+
+/** `Cannot <what>: <strerror> (errno N)`, an INTERNAL CaracalError with `details.errno` (and `details`). */
+export function errnoError(what: string, errno = lastErrno(), details: Record<string, unknown> = {}): CaracalError {
+  return new CaracalError(ErrorCodes.Internal, `Cannot ${what}: ${libc().strerror(errno)} (errno ${errno})`, {
+    details: { errno, ...details },
+  });
+}

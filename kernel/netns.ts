@@ -11,53 +11,25 @@
  *
  * Leaves out: other namespace types, creating namespaces (the runtime makes them; tests use `ip netns add`).
  */
-import koffi from 'koffi';
-import { CaracalError, ErrorCodes } from '../common/errors.js';
+import { errnoError, lastErrno, libc } from './libc.js';
 
 const O_RDONLY = 0;
 const O_CLOEXEC = 0o2000000;
 const CLONE_NEWNET = 0x40000000;
 export const ENOENT = 2;
 
-interface NsLibc {
-  open(path: string, flags: number): number;
-  setns(fd: number, nstype: number): number;
-  close(fd: number): number;
-  strerror(errnum: number): string;
-}
-let bound: NsLibc | undefined;
-function ns(): NsLibc {
-  if (!bound) {
-    const h = koffi.load('libc.so.6');
-    bound = {
-      open: h.func('int open(const char *, int)'),
-      setns: h.func('int setns(int, int)'),
-      close: h.func('int close(int)'),
-      strerror: h.func('const char *strerror(int)'),
-    } as NsLibc;
-  }
-  return bound;
-}
-
 /**
  * Open a network namespace file; the fd is what IFLA_NET_NS_FD and `withNetns` take. Throws a CaracalError
  * whose `details.errno` is ENOENT (2) when the namespace file does not exist.
  */
 export function openNetns(path: string): number {
-  const fd = ns().open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const errno = koffi.errno();
-    throw new CaracalError(
-      ErrorCodes.Internal,
-      `Cannot open network namespace "${path}": ${ns().strerror(errno)} (errno ${errno})`,
-      { details: { errno, path } },
-    );
-  }
+  const fd = libc().open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw errnoError(`open network namespace "${path}"`, lastErrno(), { path });
   return fd;
 }
 
 export function closeFd(fd: number): void {
-  if (fd >= 0) ns().close(fd);
+  if (fd >= 0) libc().close(fd);
 }
 
 /**
@@ -67,28 +39,16 @@ export function closeFd(fd: number): void {
 export function withNetns<T>(fd: number, fn: () => T): T {
   const self = openNetns('/proc/thread-self/ns/net');
   try {
-    if (ns().setns(fd, CLONE_NEWNET) < 0) {
-      const errno = koffi.errno();
-      throw new CaracalError(
-        ErrorCodes.Internal,
-        `Cannot enter network namespace: setns: ${ns().strerror(errno)} (errno ${errno})`,
-        { details: { errno } },
-      );
-    }
+    if (libc().setns(fd, CLONE_NEWNET) < 0) throw errnoError('enter network namespace: setns');
     try {
       return fn();
     } finally {
-      if (ns().setns(self, CLONE_NEWNET) < 0) {
-        const errno = koffi.errno();
+      if (libc().setns(self, CLONE_NEWNET) < 0) {
         // biome-ignore lint/correctness/noUnsafeFinally: staying in the wrong namespace must not go unnoticed
-        throw new CaracalError(
-          ErrorCodes.Internal,
-          `Cannot return to the original network namespace: setns: ${ns().strerror(errno)} (errno ${errno})`,
-          { details: { errno } },
-        );
+        throw errnoError('return to the original network namespace: setns');
       }
     }
   } finally {
-    ns().close(self);
+    libc().close(self);
   }
 }

@@ -17,7 +17,7 @@
  * Leaves out: multicast groups (route monitoring), non-blocking I/O through libuv.
  */
 import { CaracalError, ErrorCodes } from '../../common/errors.js';
-import { lastErrno, libc } from '../libc.js';
+import { errnoError, lastErrno, libc } from '../libc.js';
 import {
   decodeMessages,
   encodeRouteDump,
@@ -50,12 +50,6 @@ export interface AckResult {
   errno: number;
   /** strerror text plus the kernel's extended-ack message when it sent one. */
   message?: string | undefined;
-}
-
-function errnoError(what: string, errno = lastErrno()): CaracalError {
-  return new CaracalError(ErrorCodes.Internal, `Cannot ${what}: ${libc().strerror(errno)} (errno ${errno})`, {
-    details: { errno },
-  });
 }
 
 function u32(v: number): Buffer {
